@@ -1,0 +1,5 @@
+import sys
+
+from scae_hash.cli import main
+
+sys.exit(main())

@@ -1,0 +1,210 @@
+"""`scae-hash` command line: baseline, train and evaluate, all on the one evaluation road."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from scae_hash.errors import ScaeHashError
+from scae_hash.hashers.base import MAX_BITS, MIN_BITS
+
+TABLE_COLUMNS = ["method", "dataset", "bits", "seed", "map", "map_at_1000", "map_tie_aware",
+                 "precision_at_1000", "p_r2", "bit_rate_min", "bit_rate_max", "fit_seconds"]
+JSON_KEYS_ORDER = ["method", "dataset", "bits", "seed", "map", "map_at_1000", "map_tie_aware",
+                   "precision_at_1000", "p_r2"]
+
+
+def bits_value(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bits must be an integer, got {text!r}") from None
+    if not MIN_BITS <= value <= MAX_BITS:
+        raise argparse.ArgumentTypeError(f"bits must be in {MIN_BITS}..{MAX_BITS}, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from scae_hash.data import DATASETS
+    from scae_hash.hashers import BASELINES
+
+    parser = argparse.ArgumentParser(
+        prog="scae-hash",
+        description="Unsupervised image hashing with stacked convolutional autoencoders, "
+        "shallow baselines, and the PROTOCOL.md evaluation.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_run_options(sub: argparse.ArgumentParser, default_bits: list[int]) -> None:
+        sub.add_argument("--bits", type=bits_value, nargs="+", default=default_bits,
+                         help=f"code lengths ({MIN_BITS}..{MAX_BITS}; default: %(default)s)")
+        sub.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
+        sub.add_argument("--split-seed", type=int, default=0,
+                         help="seed of the protocol's query/database split (default: 0, the reported one)")
+        sub.add_argument("--data-dir", help="folder holding mnist/, cifar10/, fashion-mnist/ "
+                         "(default: $SCAE_HASH_DATA, then the Debian path, then a keras.datasets download)")
+        sub.add_argument("--codes-out", metavar="FILE.h5",
+                         help="write the PROTOCOL.md codes file; with several runs, "
+                         "'{method}', '{dataset}', '{bits}', '{seed}' in the name are filled in "
+                         "(else a suffix is added)")
+        sub.add_argument("--results-dir", default="results", help="where result rows go (default: %(default)s)")
+        sub.add_argument("--no-save", action="store_true", help="do not append rows to the results CSV")
+        sub.add_argument("--json", action="store_true", help="print one JSON object per result row on stdout")
+        sub.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    baseline = commands.add_parser("baseline", help="fit and evaluate a shallow baseline (LSH, PCAH, ITQ, SH)",
+                                   description="Fit a shallow baseline on raw pixels and evaluate it under PROTOCOL.md.")
+    baseline.add_argument("--method", nargs="+", required=True, choices=sorted(BASELINES), metavar="METHOD",
+                          help=f"one or more of: {', '.join(BASELINES)}")
+    baseline.add_argument("--dataset", nargs="+", required=True, choices=DATASETS, metavar="DATASET",
+                          help=f"one or more of: {', '.join(DATASETS)}")
+    add_run_options(baseline, [16, 32, 48, 64])
+    baseline.set_defaults(handler=run_baseline_command)
+
+    train = commands.add_parser("train", help="pretrain and fine-tune the SCAE hasher from a YAML config",
+                                description="Greedy layer-wise pretraining, then fine-tuning of the hash layer; "
+                                "evaluates under PROTOCOL.md like `baseline`.")
+    train.add_argument("--config", required=True, help="YAML config, e.g. experiments/configs/mnist.yaml")
+    add_run_options(train, [])
+    train.add_argument("--subset", type=positive_int, help="train on N training images only (smoke runs)")
+    train.add_argument("--run-dir", default="runs",
+                       help="folder for models, histories, checkpoints and the pretraining cache (default: %(default)s)")
+    train.add_argument("--resume", action="store_true", help="continue an interrupted run from its last saved epoch")
+    train.set_defaults(handler=run_train_command)
+
+    evaluate = commands.add_parser("evaluate", help="score a codes file (PROTOCOL.md layout)",
+                                   description="Score any codes file with the PROTOCOL.md metrics.")
+    evaluate.add_argument("codes_file", metavar="FILE.h5")
+    evaluate.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
+    evaluate.set_defaults(handler=run_evaluate_command)
+    return parser
+
+
+def run_baseline_command(args: argparse.Namespace) -> list[dict]:
+    from scae_hash.hashers import make_baseline
+
+    runs = [(method, bits) for method in args.method for bits in args.bits]
+    return run_protocol_grid(args, args.dataset, runs, make=lambda method, bits: make_baseline(method, bits, args.seed),
+                             results_file="baselines.csv")
+
+
+def run_train_command(args: argparse.Namespace) -> list[dict]:
+    from scae_hash.config import load_config
+    from scae_hash.hashers.scae import SCAEHasher
+
+    config = load_config(args.config)
+    bits_list = args.bits or list(config.bits)
+    run_dir = Path(args.run_dir) / f"{config.dataset}-seed{args.seed}"
+
+    def make(method: str, bits: int):
+        return SCAEHasher(bits, args.seed, config=config, run_dir=run_dir, resume=args.resume,
+                          progress=not args.quiet)
+
+    return run_protocol_grid(args, [config.dataset], [("scae", bits) for bits in bits_list], make=make,
+                             results_file="scae.csv", config=config.to_dict(), subset=args.subset)
+
+
+def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: dict | None = None,
+                      subset: int | None = None) -> list[dict]:
+    """Run every (method, bits) on every data set through the shared evaluation road."""
+    from scae_hash.codes_file import save_codes
+    from scae_hash.data import load_dataset
+    from scae_hash.evaluation import run_hasher
+    from scae_hash.protocol import Split, protocol_split, subset_indices
+    from scae_hash.results import append_rows, save_split
+
+    rows = []
+    n_runs = len(datasets) * len(runs)
+    for dataset_name in datasets:
+        dataset = load_dataset(dataset_name, args.data_dir, progress=not args.quiet)
+        split = protocol_split(dataset.labels, seed=args.split_seed)
+        split_file = save_split(Path(args.results_dir) / "splits" / f"{dataset.name}-seed{args.split_seed}.json",
+                                dataset.name, args.split_seed, split.query)
+        protocol = dataset.name
+        if subset:
+            split = Split(split.query, split.database, subset_indices(split.train, subset, args.seed))
+            protocol = f"{dataset.name} (train subset {subset})"
+        for method, bits in runs:
+            log(args, f"[{len(rows) + 1}/{n_runs}] {method} {dataset.name} {bits} bits")
+            outcome = run_hasher(make(method, bits), dataset, split, method=method, protocol=protocol,
+                                 split_seed=args.split_seed, config=config, progress=not args.quiet)
+            outcome.row["split_file"] = str(split_file)
+            if args.codes_out:
+                path = codes_path(args.codes_out, n_runs, method=method, dataset=dataset.name, bits=bits, seed=args.seed)
+                save_codes(path, outcome.codes)
+                outcome.row["codes_file"] = str(path)
+            if not args.no_save:
+                append_rows([outcome.row], Path(args.results_dir) / results_file)
+            emit(args, outcome.row)
+            rows.append(outcome.row)
+    return rows
+
+
+def codes_path(template: str, n_runs: int, **fields) -> Path:
+    if "{" in template:
+        return Path(template.format(**fields))
+    path = Path(template)
+    if n_runs == 1:
+        return path
+    return path.with_name(f"{path.stem}-{fields['method']}-{fields['dataset']}-{fields['bits']}b{path.suffix}")
+
+
+def run_evaluate_command(args: argparse.Namespace) -> list[dict]:
+    from scae_hash.codes_file import load_codes
+    from scae_hash.evaluation import score_codes
+
+    row = score_codes(load_codes(args.codes_file), progress=not args.quiet)
+    emit(args, row)
+    return [row]
+
+
+def emit(args: argparse.Namespace, row: dict) -> None:
+    if args.json:
+        ordered = {key: row[key] for key in JSON_KEYS_ORDER if key in row}
+        ordered.update({key: value for key, value in row.items() if key not in ordered})
+        print(json.dumps(ordered, default=float), flush=True)
+
+
+def log(args: argparse.Namespace, message: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(message, file=sys.stderr, flush=True)
+
+
+def print_table(rows: list[dict], stream) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    columns = [column for column in TABLE_COLUMNS if column in frame]
+    print(frame[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"), file=stream)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rows = args.handler(args)
+    except ScaeHashError as err:
+        print(f"scae-hash: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("scae-hash: interrupted", file=sys.stderr)
+        return 130
+    print_table(rows, sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

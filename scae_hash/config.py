@@ -1,0 +1,277 @@
+"""Typed SCAE experiment configs, read from YAML and validated before any training starts.
+
+A config file is a mapping with the sections below; every key is optional except
+``dataset.name``. Ablations are configs too: a file may start with ``extends: base.yaml``
+(a path relative to itself) and then override only what differs, and ``overrides`` such as
+``["pretrain.enabled=false"]`` patch a loaded file the same way (for a command line).
+
+Every problem is reported as one :class:`ConfigError` line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from scae_hash.errors import ConfigError
+from scae_hash.hashers.base import MAX_BITS, MIN_BITS
+
+#: (height, width, channels) of each known data set; scales are checked against these.
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
+    "mnist": (28, 28, 1),
+    "fashion": (28, 28, 1),
+    "cifar10": (32, 32, 3),
+}
+
+
+@dataclass
+class DatasetConfig:
+    name: str = ""
+    data_dir: str | None = None
+
+
+@dataclass
+class ModelConfig:
+    """The stacked encoder: each block halves the feature map (its last conv has stride 2)."""
+
+    block_channels: list[int] = field(default_factory=lambda: [16, 32, 64])
+    convs_per_block: int = 1
+    kernel_size: int = 3
+    scales: list[float] = field(default_factory=lambda: [1.0, 0.5])
+    fused_depths: list[int] = field(default_factory=lambda: [2, 3])
+    pool_grid: int = 2
+    feature_dim: int = 256
+    decoder_input: Literal["codes", "features"] = "codes"
+
+
+@dataclass
+class PretrainConfig:
+    enabled: bool = True
+    epochs_per_block: int = 1
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    cache_dir: str | None = None
+
+
+@dataclass
+class FinetuneConfig:
+    epochs: int = 5
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    schedule: Literal["constant", "cosine"] = "cosine"
+
+
+@dataclass
+class LossConfig:
+    """Weights of the fine-tuning loss terms; 0 switches a term off."""
+
+    reconstruction: float = 1.0
+    quantization: float = 0.1
+    balance: float = 0.1
+    decorrelation: float = 0.0
+    contrastive: float = 1.0
+    similarity: float = 1.0
+    temperature: float = 0.5
+
+
+@dataclass
+class AugmentConfig:
+    """Random views for the joint strategy (vectorised, see ``scae_hash.model.augment``)."""
+
+    enabled: bool = True
+    max_shift: float = 3.0
+    zoom: float = 0.0
+    pixel_drop: float = 0.1
+    horizontal_flip: bool = False
+    color_jitter: float = 0.0
+    grayscale: float = 0.0
+
+
+@dataclass
+class SCAEConfig:
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    bits: list[int] = field(default_factory=lambda: [16, 32, 48, 64])
+    seed: int = 0
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return IMAGE_SHAPES[self.dataset.name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML/JSON-ready), for provenance and for saving with a model."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, mapping: dict[str, Any], source: str = "config") -> "SCAEConfig":
+        """Build and validate a config; raises ConfigError naming ``source`` and the key."""
+        config = _build(cls, mapping, source, prefix="")
+        _validate(config, source)
+        return config
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> SCAEConfig:
+    """Read a YAML config (following ``extends``), apply ``key.path=value`` overrides, validate."""
+    path = Path(path)
+    mapping = _read_with_bases(path, seen=())
+    for override in overrides or []:
+        _apply_override(mapping, override, str(path))
+    return SCAEConfig.from_dict(mapping, source=str(path))
+
+
+def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'extends' forms a cycle")
+    try:
+        mapping = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    base = mapping.pop("extends", None)
+    if base is None:
+        return mapping
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: 'extends' must be a file path, got {base!r}")
+    base_mapping = _read_with_bases(path.parent / base, seen + (path.resolve(),))
+    return _deep_merge(base_mapping, mapping)
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _apply_override(mapping: dict[str, Any], override: str, source: str) -> None:
+    key_path, sep, raw_value = override.partition("=")
+    if not sep or not key_path:
+        raise ConfigError(f"{source}: override {override!r} is not of the form key.path=value")
+    *sections, key = key_path.strip().split(".")
+    node = mapping
+    for section in sections:
+        node = node.setdefault(section, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{source}: override {override!r}: '{section}' is not a section")
+    node[key] = yaml.safe_load(raw_value)
+
+
+def _build(cls: type, mapping: Any, source: str, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "top level"
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{source}: '{where}' must be a mapping, got {mapping!r}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(mapping) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key '{prefix}{unknown[0]}' in {where} (known: {', '.join(known)})"
+        )
+    values = {}
+    for name, value in mapping.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, source, prefix=f"{prefix}{name}.")
+        else:
+            values[name] = _coerce(value, hint, f"{source}: '{prefix}{name}'")
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against a simple type hint; ints are accepted where floats are expected."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, where)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where} must be one of {list(args)}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"{where} must be a non-empty list, got {value!r}")
+        return [_coerce(item, args[0], where) for item in value]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
+        raise ConfigError(f"{where} must be {hint.__name__}, got {value!r}")
+    return value
+
+
+def _validate(config: SCAEConfig, source: str) -> None:
+    def fail(message: str) -> typing.NoReturn:
+        raise ConfigError(f"{source}: {message}")
+
+    if not config.dataset.name:
+        fail(f"missing 'dataset.name' (one of {', '.join(IMAGE_SHAPES)})")
+    if config.dataset.name not in IMAGE_SHAPES:
+        fail(f"unknown data set 'dataset.name: {config.dataset.name}' (known: {', '.join(IMAGE_SHAPES)})")
+    for bits in config.bits:
+        if not MIN_BITS <= bits <= MAX_BITS:
+            fail(f"'bits' must be in {MIN_BITS}..{MAX_BITS}, got {bits}")
+
+    model = config.model
+    for name in ("block_channels", "convs_per_block", "kernel_size", "pool_grid", "feature_dim"):
+        values = getattr(model, name)
+        if any(v < 1 for v in (values if isinstance(values, list) else [values])):
+            fail(f"'model.{name}' must be positive, got {values}")
+    depth = len(model.block_channels)
+    for fused in model.fused_depths:
+        if not 1 <= fused <= depth:
+            fail(f"'model.fused_depths' entry {fused} is not a block depth in 1..{depth}")
+    height, width, _ = config.image_shape
+    for scale in model.scales:
+        if not 0 < scale <= 1:
+            fail(f"'model.scales' entry {scale} must be in (0, 1]")
+        side = math.floor(min(height, width) * scale)
+        if side < 2**depth:
+            fail(
+                f"'model.scales' entry {scale} shrinks {config.dataset.name}'s {height}x{width} "
+                f"images to {side} px, too small for {depth} stride-2 blocks "
+                f"(needs >= {2**depth} px to keep a feature map)"
+            )
+
+    for section in ("pretrain", "finetune"):
+        stage = getattr(config, section)
+        epochs_name = "epochs_per_block" if section == "pretrain" else "epochs"
+        if getattr(stage, epochs_name) < 0:
+            fail(f"'{section}.{epochs_name}' must be >= 0")
+        if stage.batch_size < 2:
+            fail(f"'{section}.batch_size' must be >= 2 (in-batch losses need pairs)")
+        if not stage.learning_rate > 0:
+            fail(f"'{section}.learning_rate' must be > 0, got {stage.learning_rate}")
+
+    for term, weight in dataclasses.asdict(config.loss).items():
+        if term != "temperature" and weight < 0:
+            fail(f"loss weight 'loss.{term}' must be >= 0, got {weight}")
+    if not config.loss.temperature > 0:
+        fail(f"'loss.temperature' must be > 0, got {config.loss.temperature}")
+
+    augment = config.augment
+    for name in ("max_shift", "zoom", "color_jitter"):
+        if getattr(augment, name) < 0:
+            fail(f"'augment.{name}' must be >= 0")
+    for name in ("pixel_drop", "grayscale"):
+        if not 0 <= getattr(augment, name) < 1:
+            fail(f"'augment.{name}' must be a probability in [0, 1)")
+    if augment.zoom >= 1:
+        fail(f"'augment.zoom' must be < 1, got {augment.zoom}")

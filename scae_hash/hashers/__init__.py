@@ -1,0 +1,21 @@
+"""Every hashing method behind the one `Hasher` interface."""
+
+from __future__ import annotations
+
+from scae_hash.errors import ConfigError
+from scae_hash.hashers.base import Hasher
+from scae_hash.hashers.shallow import ITQ, LSH, PCAH, SpectralHashing
+
+BASELINES: dict[str, type[Hasher]] = {cls.name: cls for cls in (LSH, PCAH, ITQ, SpectralHashing)}
+
+
+def make_baseline(method: str, n_bits: int, seed: int = 0) -> Hasher:
+    """Build a shallow baseline by its CLI name."""
+    try:
+        cls = BASELINES[method]
+    except KeyError:
+        raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(BASELINES)}") from None
+    return cls(n_bits, seed)
+
+
+__all__ = ["BASELINES", "Hasher", "ITQ", "LSH", "PCAH", "SpectralHashing", "make_baseline"]

@@ -1,0 +1,40 @@
+"""The one interface shared by the SCAE and every baseline (scikit-learn style)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from scae_hash.errors import ConfigError
+
+MIN_BITS, MAX_BITS = 8, 256
+
+
+class Hasher(ABC):
+    """Learns a map from images to `n_bits` binary codes.
+
+    Images are float32 arrays of shape (n, height, width, channels) scaled to [0, 1]; every
+    hasher takes the same input so that one evaluation road serves all methods.
+    Hyper-parameters live in ``__init__``; learned state in trailing-underscore attributes.
+    """
+
+    name: str = "hasher"
+
+    def __init__(self, n_bits: int, seed: int = 0) -> None:
+        if not MIN_BITS <= int(n_bits) <= MAX_BITS:
+            raise ConfigError(f"bits must be in {MIN_BITS}..{MAX_BITS}, got {n_bits}")
+        self.n_bits = int(n_bits)
+        self.seed = int(seed)
+
+    @abstractmethod
+    def fit(self, x: np.ndarray) -> "Hasher":
+        """Learn the hash function from unlabelled training images."""
+
+    @abstractmethod
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """Return codes as uint8 {0, 1} of shape (n, n_bits)."""
+
+    def features(self, x: np.ndarray) -> np.ndarray | None:
+        """Continuous features behind the codes (for re-ranking), or None if the method has none."""
+        return None

@@ -1,0 +1,74 @@
+"""Result rows with provenance: every reported number says how it was made."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def git_commit() -> str:
+    """The commit of the code that ran, with '-dirty' when the tree had uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def command_line() -> str:
+    return " ".join(shlex.quote(arg) for arg in [Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def provenance(config: dict | None = None) -> dict:
+    """Fields that every result row and codes file carries."""
+    return {
+        "command": command_line(),
+        "config": json.dumps(config or {}, sort_keys=True),
+        "commit": git_commit(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
+
+
+def append_rows(rows: list[dict], path: str | os.PathLike) -> Path:
+    """Append rows to a CSV (creating it, and widening its columns when new keys appear)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = pd.DataFrame(rows)
+    if path.exists():
+        new = pd.concat([pd.read_csv(path), new], ignore_index=True)
+    new.to_csv(path, index=False)
+    return path
+
+
+def save_split(path: str | os.PathLike, protocol: str, split_seed: int, query_index: np.ndarray) -> Path:
+    """Store the chosen query indices so that anyone can check the split."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "protocol": protocol,
+        "split_seed": split_seed,
+        "n_query": int(len(query_index)),
+        "query_index": [int(i) for i in query_index],
+        "commit": git_commit(),
+    }
+    path.write_text(json.dumps(payload) + "\n")
+    return path
