@@ -36,11 +36,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Bad arguments end in one clear line (argparse would print the whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from scae_hash.data import DATASETS
     from scae_hash.hashers import BASELINES
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="scae-hash",
         description="Unsupervised image hashing with stacked convolutional autoencoders, "
         "shallow baselines, and the PROTOCOL.md evaluation.",
@@ -68,8 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Fit a shallow baseline on raw pixels and evaluate it under PROTOCOL.md.")
     baseline.add_argument("--method", nargs="+", required=True, choices=sorted(BASELINES), metavar="METHOD",
                           help=f"one or more of: {', '.join(BASELINES)}")
-    baseline.add_argument("--dataset", nargs="+", required=True, choices=DATASETS, metavar="DATASET",
-                          help=f"one or more of: {', '.join(DATASETS)}")
+    baseline.add_argument("--dataset", nargs="+", required=True, metavar="DATASET",
+                          help=f"one or more of: {', '.join(DATASETS)}, or the path of your own image folder "
+                          "or zip laid out as <split>/<class>/<image>")
     add_run_options(baseline, [16, 32, 48, 64])
     baseline.set_defaults(handler=run_baseline_command)
 
@@ -124,15 +132,16 @@ def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: 
     from scae_hash.data import load_dataset
     from scae_hash.evaluation import run_hasher
     from scae_hash.protocol import Split, protocol_split, subset_indices
-    from scae_hash.results import append_rows, save_split
+    from scae_hash.results import append_rows, save_curves, save_split
 
     rows = []
     n_runs = len(datasets) * len(runs)
     for dataset_name in datasets:
         dataset = load_dataset(dataset_name, args.data_dir, progress=not args.quiet)
         split = protocol_split(dataset.labels, seed=args.split_seed)
-        split_file = save_split(Path(args.results_dir) / "splits" / f"{dataset.name}-seed{args.split_seed}.json",
-                                dataset.name, args.split_seed, split.query)
+        split_file = Path(args.results_dir) / "splits" / f"{dataset.name}-seed{args.split_seed}.json"
+        if not args.no_save:
+            save_split(split_file, dataset.name, args.split_seed, split.query)
         protocol = dataset.name
         if subset:
             split = Split(split.query, split.database, subset_indices(split.train, subset, args.seed))
@@ -147,6 +156,9 @@ def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: 
                 save_codes(path, outcome.codes)
                 outcome.row["codes_file"] = str(path)
             if not args.no_save:
+                run_name = f"{method}-{dataset.name}-{bits}b-seed{args.seed}"
+                outcome.row["curves_file"] = str(save_curves(
+                    Path(args.results_dir) / "curves" / f"{run_name}.json", outcome.metrics, outcome.row))
                 append_rows([outcome.row], Path(args.results_dir) / results_file)
             emit(args, outcome.row)
             rows.append(outcome.row)

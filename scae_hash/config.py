@@ -1,7 +1,7 @@
 """Typed SCAE experiment configs, read from YAML and validated before any training starts.
 
 A config file is a mapping with the sections below; every key is optional except
-``dataset.name``. Ablations are configs too: a file may start with ``extends: base.yaml``
+``dataset`` (mnist, fashion or cifar10). Ablations are configs too: a file may start with ``extends: base.yaml``
 (a path relative to itself) and then override only what differs, and ``overrides`` such as
 ``["pretrain.enabled=false"]`` patch a loaded file the same way (for a command line).
 
@@ -29,12 +29,6 @@ IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
     "fashion": (28, 28, 1),
     "cifar10": (32, 32, 3),
 }
-
-
-@dataclass
-class DatasetConfig:
-    name: str = ""
-    data_dir: str | None = None
 
 
 @dataclass
@@ -96,7 +90,7 @@ class AugmentConfig:
 
 @dataclass
 class SCAEConfig:
-    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    dataset: str = ""
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
@@ -107,7 +101,7 @@ class SCAEConfig:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return IMAGE_SHAPES[self.dataset.name]
+        return IMAGE_SHAPES[self.dataset]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON-ready), for provenance and for saving with a model."""
@@ -221,10 +215,10 @@ def _validate(config: SCAEConfig, source: str) -> None:
     def fail(message: str) -> typing.NoReturn:
         raise ConfigError(f"{source}: {message}")
 
-    if not config.dataset.name:
-        fail(f"missing 'dataset.name' (one of {', '.join(IMAGE_SHAPES)})")
-    if config.dataset.name not in IMAGE_SHAPES:
-        fail(f"unknown data set 'dataset.name: {config.dataset.name}' (known: {', '.join(IMAGE_SHAPES)})")
+    if not config.dataset:
+        fail(f"missing 'dataset' (one of {', '.join(IMAGE_SHAPES)})")
+    if config.dataset not in IMAGE_SHAPES:
+        fail(f"unknown data set 'dataset: {config.dataset}' (known: {', '.join(IMAGE_SHAPES)})")
     for bits in config.bits:
         if not MIN_BITS <= bits <= MAX_BITS:
             fail(f"'bits' must be in {MIN_BITS}..{MAX_BITS}, got {bits}")
@@ -245,7 +239,7 @@ def _validate(config: SCAEConfig, source: str) -> None:
         side = math.floor(min(height, width) * scale)
         if side < 2**depth:
             fail(
-                f"'model.scales' entry {scale} shrinks {config.dataset.name}'s {height}x{width} "
+                f"'model.scales' entry {scale} shrinks {config.dataset}'s {height}x{width} "
                 f"images to {side} px, too small for {depth} stride-2 blocks "
                 f"(needs >= {2**depth} px to keep a feature map)"
             )

@@ -492,11 +492,15 @@ def load_dataset(
 ) -> Dataset:
     """Load a data set's whole pool (train then test) from the first place that holds it.
 
+    `name` is one of DATASETS (or an alias), or the path of a user's own image folder or zip
+    laid out as `<split>/<class>/<file>` (see `load_image_dataset`).
     `data_dir` is a folder holding `mnist/`, `fashion-mnist/`, `cifar10/` (or a Keras cache
     `datasets/` folder), or the data set's own folder. A `data_dir` given here must hold the
     data: a download would hide a typo in the path. $SCAE_HASH_DATA must be a folder of the
     first kind: it serves every data set, and MNIST and Fashion-MNIST files share their names.
     """
+    if _is_image_collection(name):
+        return load_image_dataset(name, progress=progress)
     name = canonical_name(name)
     if data_dir is not None:
         root = Path(data_dir).expanduser()
@@ -509,6 +513,38 @@ def load_dataset(
         if found is not None:
             return _load_found(name, *found, progress=progress)
     return _download_with_keras(name)
+
+
+def load_image_dataset(path: str | os.PathLike, *, progress: bool = True) -> Dataset:
+    """A user's own `<split>/<class>/<file>` folder or zip, as a data set named after it."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        splits = _split_order(entry.name for entry in path.iterdir() if entry.is_dir())
+        decoded = load_image_folder(path, splits, progress=progress)
+    else:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                splits = _split_order(name.split("/")[0] for name in archive.namelist() if name.count("/") >= 2)
+        except _CORRUPT_FILE_ERRORS as error:
+            raise DataError(f"{path}: cannot read zip ({error})") from error
+        decoded = load_image_zip(path, splits, progress=progress, cache_dir=default_cache_dir())
+    return Dataset(path.stem, decoded.images, decoded.labels, decoded.class_names, str(path))
+
+
+def _split_order(split_names: Iterable[str]) -> tuple[str, ...]:
+    """The split folders a user's collection has: train, then test, then the others by name."""
+    names = set(split_names)
+    known = [name for name in ("train", "test") if name in names]
+    return (*known, *sorted(names - set(known))) or ("train",)
+
+
+def _is_image_collection(name: str) -> bool:
+    """A path to a folder or zip, rather than the name of a known data set."""
+    key = name.strip().lower()
+    if key in DATASETS or key in ALIASES:
+        return False
+    path = Path(name).expanduser()
+    return path.is_dir() or (path.suffix.lower() == ".zip" and path.is_file())
 
 
 def _default_roots(name: str) -> list[tuple[Path, bool]]:

@@ -72,3 +72,19 @@ def save_split(path: str | os.PathLike, protocol: str, split_seed: int, query_in
     }
     path.write_text(json.dumps(payload) + "\n")
     return path
+
+
+def save_curves(path: str | os.PathLike, metrics, row: dict) -> Path:
+    """Store a run's curves (precision@N, Hamming-radius PR) so figures need no retraining."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = ("method", "dataset", "protocol", "bits", "seed", "split_seed", "map", "commit", "created", "command")
+    payload = {key: row[key] for key in keys if key in row}
+    payload.update({
+        "precision_curve": metrics.precision_curve.tolist(),
+        "radius_precision": metrics.radius_precision.tolist(),
+        "radius_recall": metrics.radius_recall.tolist(),
+        "radius_empty_share": metrics.radius_empty_share.tolist(),
+    })
+    path.write_text(json.dumps(payload, default=float) + "\n")
+    return path

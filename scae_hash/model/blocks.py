@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 from keras import layers
 
@@ -95,9 +97,17 @@ class ConvAEBlocks:
         """Shape of the deepest feature map at scale 1."""
         return self.shapes[-1]
 
-    def save_block(self, k: int, path: str) -> None:
-        """Save block k's (1-based) encoder and decoder weights in one ``.weights.h5`` file."""
-        keras.Sequential([self.encoders[k - 1], self.decoders[k - 1]]).save_weights(path)
+    def save_block(self, k: int, directory: Path) -> None:
+        """Save block k's (1-based) encoder and decoder weights as ``.weights.h5`` files."""
+        self.encoders[k - 1].save_weights(Path(directory) / f"block{k}_encoder.weights.h5")
+        self.decoders[k - 1].save_weights(Path(directory) / f"block{k}_decoder.weights.h5")
 
-    def load_block(self, k: int, path: str) -> None:
-        keras.Sequential([self.encoders[k - 1], self.decoders[k - 1]]).load_weights(path)
+    def load_block(self, k: int, directory: Path) -> None:
+        self.encoders[k - 1].load_weights(Path(directory) / f"block{k}_encoder.weights.h5")
+        self.decoders[k - 1].load_weights(Path(directory) / f"block{k}_decoder.weights.h5")
+
+    def has_saved_block(self, k: int, directory: Path) -> bool:
+        return all(
+            (Path(directory) / f"block{k}_{part}.weights.h5").is_file()
+            for part in ("encoder", "decoder")
+        )

@@ -1,0 +1,91 @@
+"""Where SCAE training time goes: pretraining vs fine-tuning wall time and images/s.
+
+    python experiments/bench_train.py                       # full MNIST database, 64 bits
+    python experiments/bench_train.py --subset 5000 --bits 32
+    python experiments/bench_train.py --validate            # also score the VALIDATION split
+
+Training uses the PROTOCOL.md training set (the database of the seed-0 split); with
+``--validate`` it trains on the validation split's training set instead and reports mAP of the
+validation queries against the rest, never touching the real queries. Pretraining is always
+measured from scratch (a fresh temporary run folder, so no cached blocks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from scae_hash.config import load_config
+from scae_hash.data import load_dataset
+from scae_hash.hashers.scae import SCAEHasher
+from scae_hash.protocol import protocol_split, subset_indices, validation_split
+
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "mnist.yaml"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG))
+    parser.add_argument("--bits", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--subset", type=int, default=None, help="train on N images only")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, e.g. --set finetune.epochs=3 (repeatable)")
+    parser.add_argument("--validate", action="store_true", help="report validation-split mAP")
+    parser.add_argument("--quiet", action="store_true")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    config = load_config(args.config, args.overrides)
+    dataset = load_dataset(config.dataset, progress=not args.quiet)
+    split = protocol_split(dataset.labels, seed=0)
+    if args.validate:
+        split = validation_split(dataset.labels, split, seed=0)
+    train = split.train if args.subset is None else subset_indices(split.train, args.subset, args.seed)
+    images = dataset.as_float(train)
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        hasher = SCAEHasher(args.bits, args.seed, config=config, run_dir=Path(run_dir), progress=not args.quiet)
+        started = time.perf_counter()
+        hasher.fit(images)
+        total = time.perf_counter() - started
+
+    pretrain_s = sum(s for stage, s in hasher.timings_.items() if stage.startswith("pretrain"))
+    finetune_s = hasher.timings_["finetune"]
+    n = len(images)
+    report = {
+        "dataset": config.dataset,
+        "bits": args.bits,
+        "train_images": n,
+        "total_s": round(total, 1),
+        "pretrain_s": round(pretrain_s, 1),
+        "finetune_s": round(finetune_s, 1),
+        "pretrain_images_per_s": round(n * config.pretrain.epochs_per_block * len(config.model.block_channels) / pretrain_s)
+        if pretrain_s
+        else None,
+        "finetune_images_per_s": round(n * config.finetune.epochs / finetune_s) if finetune_s else None,
+        "stages_s": {stage: round(s, 1) for stage, s in hasher.timings_.items()},
+    }
+    started = time.perf_counter()
+    database_bits = hasher.encode(dataset.as_float(split.database))
+    report["encode_ms_per_image"] = round(1000 * (time.perf_counter() - started) / len(split.database), 3)
+    fire = database_bits.mean(axis=0)
+    report["bit_firing_rate_min_max"] = [round(float(fire.min()), 3), round(float(fire.max()), 3)]
+    if args.validate:
+        from scae_hash.metrics import evaluate_codes
+
+        query_bits = hasher.encode(dataset.as_float(split.query))
+        metrics = evaluate_codes(query_bits, database_bits, dataset.labels[split.query], dataset.labels[split.database])
+        report["validation_map"] = round(float(metrics.map), 4)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

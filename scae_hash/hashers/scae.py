@@ -1,0 +1,150 @@
+"""The SCAE hasher: greedy-pretrained, multi-scale stacked conv autoencoder + tanh hash head."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from scae_hash.config import SCAEConfig
+from scae_hash.errors import ConfigError, DataError
+from scae_hash.hashers.base import Hasher
+from scae_hash.model.finetune import finetune
+from scae_hash.model.hashing_model import HashingModel
+from scae_hash.model.pretrain import pretrain_blocks, pretraining_key
+from scae_hash.model.stages import announce
+
+INFERENCE_BATCH = 1024
+
+
+class SCAEHasher(Hasher):
+    """Pretrains the conv-AE blocks greedily (cached across bit lengths), fine-tunes the
+    whole model with the joint loss, and hashes images as ``codes > 0``.
+
+    ``run_dir`` receives the per-stage history CSVs, resumable backups, the pretraining
+    cache (``pretrained/<key>``, unless ``pretrain.cache_dir`` is set) and
+    ``model_<bits>.keras``; use one ``run_dir`` for all bit lengths to share pretraining.
+    """
+
+    name = "scae"
+
+    def __init__(
+        self,
+        n_bits: int,
+        seed: int = 0,
+        *,
+        config: SCAEConfig,
+        run_dir: Path | None = None,
+        resume: bool = False,
+        progress: bool = True,
+    ) -> None:
+        super().__init__(n_bits, seed)
+        self.config = config
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.resume = resume
+        self.progress = progress
+
+    @property
+    def model_path(self) -> Path | None:
+        return self.run_dir / f"model_{self.n_bits}.keras" if self.run_dir is not None else None
+
+    def fit(
+        self, x: np.ndarray, *, callbacks: Sequence[keras.callbacks.Callback] = ()
+    ) -> "SCAEHasher":
+        """Pretrain then fine-tune on unlabelled images; ``callbacks`` join every stage.
+
+        With ``resume=True`` a finished model in ``run_dir`` is loaded instead of retrained,
+        and an interrupted stage continues from its last saved epoch.
+        """
+        x = self._check_images(x)
+        if self.resume and self.model_path is not None and self.model_path.is_file():
+            announce(self.progress, f"resume: loading finished {self.model_path}")
+            self.model_ = self._load_model(self.model_path)
+            return self
+        keras.utils.set_random_seed(self.seed)
+        model = HashingModel(self.config.to_dict(), self.n_bits, self.seed)
+        self.timings_ = {}
+        if self.config.pretrain.enabled:
+            with self._pretrain_cache(x) as cache_dir:
+                self.timings_.update(
+                    pretrain_blocks(
+                        model.blocks,
+                        x,
+                        self.config,
+                        seed=self.seed,
+                        cache_dir=Path(cache_dir),
+                        run_dir=self.run_dir,
+                        resume=self.resume,
+                        progress=self.progress,
+                        callbacks=tuple(callbacks),
+                    )
+                )
+        self.timings_["finetune"] = finetune(
+            model,
+            x,
+            self.config,
+            seed=self.seed,
+            run_dir=self.run_dir,
+            resume=self.resume,
+            progress=self.progress,
+            callbacks=tuple(callbacks),
+        )
+        self.model_ = model
+        if self.model_path is not None:
+            self.save(self.model_path)
+        return self
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        return (self._predict(x)["codes"] > 0).astype(np.uint8)
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        return self._predict(x)["features"].astype(np.float32)
+
+    def save(self, path: str | Path) -> None:
+        """Save the fine-tuned model (with its config, bits and seed) as a ``.keras`` file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.model_.save(path)
+
+    @classmethod
+    def load(cls, path: str | Path, *, progress: bool = True) -> "SCAEHasher":
+        """Rebuild a fitted hasher from a ``.keras`` file written by :meth:`save`."""
+        model = cls._load_model(Path(path))
+        config = SCAEConfig.from_dict(model.scae_config, source=str(path))
+        hasher = cls(model.n_bits, model.seed, config=config, progress=progress)
+        hasher.model_ = model
+        return hasher
+
+    @staticmethod
+    def _load_model(path: Path) -> HashingModel:
+        model = keras.saving.load_model(path)
+        if not isinstance(model, HashingModel):
+            raise ConfigError(f"{path} is not an SCAE hashing model")
+        return model
+
+    def _predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        if not hasattr(self, "model_"):
+            raise RuntimeError("SCAEHasher is not fitted: call fit() or load() first")
+        return self.model_.predict(self._check_images(x), batch_size=INFERENCE_BATCH, verbose=0)
+
+    def _check_images(self, x: np.ndarray) -> np.ndarray:
+        expected = self.config.image_shape
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise DataError(
+                f"{self.config.dataset} config expects images of shape (n, {', '.join(map(str, expected))}), "
+                f"got {x.shape}"
+            )
+        return np.asarray(x, dtype=np.float32)
+
+    def _pretrain_cache(self, x: np.ndarray):
+        """The cache folder for this config/seed/data (a temporary one without a run_dir)."""
+        key = pretraining_key(self.config, self.seed, x)
+        if self.config.pretrain.cache_dir is not None:
+            return contextlib.nullcontext(Path(self.config.pretrain.cache_dir) / key)
+        if self.run_dir is not None:
+            return contextlib.nullcontext(self.run_dir / "pretrained" / key)
+        return tempfile.TemporaryDirectory()

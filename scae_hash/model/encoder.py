@@ -1,0 +1,48 @@
+"""The multi-scale stacked encoder: one image pyramid, shared conv blocks, fused granularities.
+
+Each scale of the image (e.g. 28x28 and 14x14) runs through the same stacked blocks, so a
+pretrained block serves every scale. The feature maps of the chosen depths are average-pooled
+to a small grid and concatenated across depths and scales (multi-granularity): shallow maps
+keep strokes and textures, deep maps the layout, the half scale a coarser view of both.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers
+
+from scae_hash.config import ModelConfig
+from scae_hash.model.blocks import ConvAEBlocks
+
+
+def _pool_to_grid(feature_map, side: int, grid: int, name: str):
+    """Average-pool a side x side map to about grid x grid cells, then flatten."""
+    window = max(1, math.ceil(side / grid))
+    if window > 1:
+        feature_map = layers.AveragePooling2D(window, strides=window, padding="same", name=f"{name}_pool")(
+            feature_map
+        )
+    return layers.Flatten(name=f"{name}_flatten")(feature_map)
+
+
+def build_multiscale_encoder(blocks: ConvAEBlocks, config: ModelConfig) -> keras.Model:
+    """Image -> fused multi-scale, multi-depth descriptor (a flat vector)."""
+    height, width, channels = blocks.image_shape
+    image = keras.Input((height, width, channels), name="image")
+    pooled = []
+    for scale in config.scales:
+        tag = f"s{round(scale * 100)}"
+        side_h, side_w = math.floor(height * scale), math.floor(width * scale)
+        x = image
+        if (side_h, side_w) != (height, width):
+            x = layers.Resizing(side_h, side_w, interpolation="bilinear", name=f"{tag}_resize")(x)
+        side = min(side_h, side_w)
+        for depth, block_encoder in enumerate(blocks.encoders, start=1):
+            x = block_encoder(x)
+            side = (side + 1) // 2
+            if depth in config.fused_depths:
+                pooled.append(_pool_to_grid(x, side, config.pool_grid, f"{tag}_d{depth}"))
+    fused = pooled[0] if len(pooled) == 1 else layers.Concatenate(name="fuse")(pooled)
+    return keras.Model(image, fused, name="multiscale_encoder")

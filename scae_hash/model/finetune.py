@@ -1,0 +1,44 @@
+"""Fine-tuning: the whole stacked encoder, hash head and decoder trained on the joint loss."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from scae_hash.config import SCAEConfig
+from scae_hash.model.hashing_model import HashingModel
+from scae_hash.model.stages import announce, cosine_schedule, fit_verbosity, stage_callbacks
+
+
+def finetune(
+    model: HashingModel,
+    images: np.ndarray,
+    config: SCAEConfig,
+    *,
+    seed: int,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    callbacks: tuple[keras.callbacks.Callback, ...] = (),
+) -> float:
+    """Train ``model`` for the configured fixed schedule (no selection on any score);
+    returns the wall time in seconds."""
+    settings = config.finetune
+    stage = f"finetune_{model.n_bits}"
+    announce(progress, f"{stage}: {settings.epochs} epoch(s) on {len(images)} images")
+    started = time.perf_counter()
+    keras.utils.set_random_seed(seed)
+    model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
+    schedule = [cosine_schedule(settings.learning_rate, settings.epochs)] if settings.schedule == "cosine" else []
+    model.fit(
+        images,
+        batch_size=settings.batch_size,
+        epochs=settings.epochs,
+        shuffle=True,
+        verbose=fit_verbosity(progress),
+        callbacks=[*stage_callbacks(run_dir, stage, resume=resume), *schedule, *callbacks],
+    )
+    return time.perf_counter() - started

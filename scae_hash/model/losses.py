@@ -1,0 +1,58 @@
+"""The fine-tuning loss terms, each a plain function of batch tensors (``keras.ops`` only).
+
+Every term is a mean, so its scale does not grow with the batch size or the bit count and
+one set of weights serves 16 to 64 bits.
+"""
+
+from __future__ import annotations
+
+from keras import ops
+
+
+def reconstruction_loss(images, reconstructions):
+    """Mean squared pixel error."""
+    return ops.mean(ops.square(images - reconstructions))
+
+
+def quantization_loss(codes):
+    """Mean over samples and bits of (h - sign(h))^2: pushes relaxed codes to +-1."""
+    return ops.mean(ops.square(codes - ops.sign(codes)))
+
+
+def balance_loss(codes):
+    """Mean over bits of (batch mean of h)^2: each bit should fire on half of the batch."""
+    return ops.mean(ops.square(ops.mean(codes, axis=0)))
+
+
+def decorrelation_loss(codes):
+    """Mean squared entry of h^T h / n - I: bits should be uncorrelated and carry +-1."""
+    n_samples = ops.cast(ops.shape(codes)[0], codes.dtype)
+    n_bits = codes.shape[-1]
+    gram = ops.matmul(ops.transpose(codes), codes) / n_samples
+    return ops.mean(ops.square(gram - ops.eye(n_bits, dtype=codes.dtype)))
+
+
+def _cosine_similarity_matrix(a, b):
+    a = a / ops.maximum(ops.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / ops.maximum(ops.norm(b, axis=1, keepdims=True), 1e-12)
+    return ops.matmul(a, ops.transpose(b))
+
+
+def nt_xent_loss(features_a, features_b, temperature: float = 0.5):
+    """NT-Xent (SimCLR): each sample's other view is its positive, the other 2n - 2 samples
+    of the two views are its negatives (cosine similarities divided by the temperature)."""
+    n = ops.shape(features_a)[0]
+    features = ops.concatenate([features_a, features_b], axis=0)
+    logits = _cosine_similarity_matrix(features, features) / temperature
+    logits = logits - 1e9 * ops.eye(2 * n, dtype=logits.dtype)
+    positives = ops.concatenate([ops.arange(n, 2 * n), ops.arange(0, n)], axis=0)
+    log_probabilities = ops.log_softmax(logits, axis=1)
+    picked = ops.take_along_axis(log_probabilities, positives[:, None], axis=1)
+    return -ops.mean(picked)
+
+
+def similarity_preserving_loss(codes, features):
+    """Mean squared gap between the codes' and the (fixed) features' cosine-similarity matrices:
+    the codes learn the neighbourhood structure of the features, not the reverse."""
+    target = ops.stop_gradient(_cosine_similarity_matrix(features, features))
+    return ops.mean(ops.square(_cosine_similarity_matrix(codes, codes) - target))

@@ -1,0 +1,25 @@
+"""Shared fixtures: no test may download, and real data comes from the shared folder."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from scae_hash import data
+
+REAL_DATA = Path(os.environ.get("SCAE_HASH_DATA") or Path(__file__).parents[1] / ".." / "shared" / "data")
+
+
+@pytest.fixture(autouse=True)
+def no_download(monkeypatch):
+    def fail_download(name):
+        pytest.fail(f"a test tried to download {name}")
+
+    monkeypatch.setattr(data, "_keras_load_data", fail_download)
+
+
+@pytest.fixture
+def real_data_dir() -> Path:
+    if not (REAL_DATA / "mnist").is_dir():
+        pytest.skip(f"real data not found at {REAL_DATA} (set SCAE_HASH_DATA to the shared data)")
+    return REAL_DATA

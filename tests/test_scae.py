@@ -1,0 +1,121 @@
+"""SCAEHasher end to end on tiny models: pretraining, caching, saving, resuming."""
+
+import csv
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from scae_hash.config import SCAEConfig
+from scae_hash.errors import DataError
+from scae_hash.hashers.scae import SCAEHasher
+from scae_hash.model.hashing_model import HashingModel
+from scae_hash.model.pretrain import pretrain_blocks
+
+TINY = {
+    "dataset": "mnist",
+    "model": {"block_channels": [4, 8], "scales": [1.0, 0.5], "fused_depths": [1, 2], "feature_dim": 16},
+    "pretrain": {"epochs_per_block": 1, "batch_size": 128},
+    "finetune": {"epochs": 1, "batch_size": 128},
+    "augment": {"max_shift": 2.0, "pixel_drop": 0.1},
+    "loss": {"decorrelation": 0.1},
+}
+
+
+def tiny_config(**sections) -> SCAEConfig:
+    mapping = {**TINY, **{name: {**TINY.get(name, {}), **values} for name, values in sections.items()}}
+    return SCAEConfig.from_dict(mapping)
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return np.random.default_rng(0).random((2000, 28, 28, 1), dtype=np.float32)
+
+
+class StageRecorder(keras.callbacks.Callback):
+    """Remembers each stage's block weights at its start and end, and the epochs it ran."""
+
+    def __init__(self, blocks=None) -> None:
+        super().__init__()
+        self.blocks, self.weights, self.epochs = blocks, {}, []
+
+    def snapshot(self):
+        return [[w.copy() for w in encoder.get_weights()] for encoder in self.blocks.encoders]
+
+    def on_train_begin(self, logs=None):
+        if self.blocks is not None:
+            self.weights[self.model.name] = [self.snapshot()]
+
+    def on_train_end(self, logs=None):
+        if self.blocks is not None:
+            self.weights[self.model.name].append(self.snapshot())
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_end_to_end_cache_and_keras_round_trip(images: np.ndarray, tmp_path: Path):
+    hasher = SCAEHasher(16, seed=0, config=tiny_config(), run_dir=tmp_path, progress=False)
+    assert hasher.fit(images) is hasher
+    codes = hasher.encode(images[:300])
+    assert codes.shape == (300, 16) and codes.dtype == np.uint8 and set(np.unique(codes)) <= {0, 1}
+    assert hasher.features(images[:5]).dtype == np.float32
+    assert {"pretrain_block1", "pretrain_block2", "finetune"} <= set(hasher.timings_)
+    for stage in ("pretrain_block1", "pretrain_block2", "finetune_16"):
+        assert (tmp_path / f"history_{stage}.csv").is_file()
+
+    loaded = SCAEHasher.load(tmp_path / "model_16.keras")
+    assert (loaded.n_bits, loaded.config) == (16, hasher.config)
+    np.testing.assert_array_equal(loaded.encode(images[:300]), codes)
+    np.testing.assert_array_equal(loaded.features(images[:20]), hasher.features(images[:20]))
+
+    second = SCAEHasher(8, seed=0, config=tiny_config(), run_dir=tmp_path, progress=False).fit(images)
+    assert "pretrain_block1" not in second.timings_, "pretrained blocks should come from the cache"
+    assert second.encode(images[:10]).shape == (10, 8)
+
+
+def test_greedy_pretraining_freezes_earlier_blocks(images: np.ndarray, tmp_path: Path):
+    config = tiny_config()
+    blocks = HashingModel(config.to_dict(), 16).blocks
+    recorder = StageRecorder(blocks)
+    cache_dir = tmp_path / "cache"
+    pretrain_blocks(blocks, images[:512], config, seed=0, cache_dir=cache_dir, progress=False, callbacks=(recorder,))
+    (block1_before, block2_before), (block1_after, block2_after) = recorder.weights["pretrain_block2"]
+    for before, after in zip(block1_before, block1_after):
+        np.testing.assert_array_equal(before, after)
+    assert any(not np.array_equal(b, a) for b, a in zip(block2_before, block2_after))
+    first_before, first_after = recorder.weights["pretrain_block1"]
+    assert any(not np.array_equal(b, a) for b, a in zip(first_before[0], first_after[0]))
+
+
+class Interrupt(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            raise KeyboardInterrupt("simulated kill after epoch 1")
+
+
+def test_resume_continues_from_saved_epoch(images: np.ndarray, tmp_path: Path):
+    config = tiny_config(pretrain={"enabled": False}, finetune={"epochs": 3})
+    with pytest.raises(KeyboardInterrupt):
+        SCAEHasher(16, config=config, run_dir=tmp_path, progress=False).fit(images[:512], callbacks=[Interrupt()])
+    assert not (tmp_path / "model_16.keras").exists()
+
+    recorder = StageRecorder()
+    resumed = SCAEHasher(16, config=config, run_dir=tmp_path, resume=True, progress=False)
+    resumed.fit(images[:512], callbacks=[recorder])
+    assert recorder.epochs == [1, 2]
+    with open(tmp_path / "history_finetune_16.csv") as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1, 2]
+    assert (tmp_path / "model_16.keras").is_file()
+
+
+def test_same_seed_same_codes(images: np.ndarray):
+    config = tiny_config(pretrain={"enabled": False})
+    runs = [SCAEHasher(16, seed=3, config=config, progress=False).fit(images[:512]) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].encode(images[:200]), runs[1].encode(images[:200]))
+
+
+def test_rejects_images_of_the_wrong_shape(images: np.ndarray):
+    with pytest.raises(DataError, match="28, 28, 1"):
+        SCAEHasher(16, config=tiny_config(), progress=False).fit(np.zeros((4, 32, 32, 3), np.float32))
