@@ -8,11 +8,13 @@ query, computed chunk by chunk so that no query x database float64 matrix ever e
 * for Hamming rankings, how many items and how many relevant items lie within each
   distance (tie-aware AP, radius precision/recall), read off the same sorted chunk.
 
-Speed (1,000 x 69,000 x 64 bits, 2 cores): Hamming distances are uint8, so the stable argsort
-is numpy's O(n) radix sort; the relevance flag rides in the low bit of ``2 * distance +
-relevant`` so one gather gives both the ranked relevance and the sorted distances; only the
-~10 % relevant ranks are materialised (``np.flatnonzero``); everything else is a
-``searchsorted`` on those ranks. Chunks run on a thread pool (numpy releases the GIL).
+Speed: Hamming distances are uint8, so the stable argsort is numpy's O(n) radix sort; the
+relevance flag rides in the low bit of ``2 * distance + relevant`` so one gather gives both
+the ranked relevance and the sorted distances; only the ~10 % relevant ranks are materialised
+(``np.flatnonzero``); everything else is a ``searchsorted`` on those ranks. Chunks run on a
+thread pool (numpy releases the GIL). On 1,000 x 69,000 x 64 bits (2 cores) about half of the
+0.9 core-seconds is the radix argsort itself, the floor of any exact stable ranking in numpy;
+experiments/bench_eval.py measures it against per-query references.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
 from scae_hash.codes import distance_dtype, hamming_distances_packed, pack_words, validate_bits
 from scae_hash.errors import CodesFileError, ConfigError
@@ -199,17 +202,11 @@ class _HammingRanker:
         n_database = len(self.database_labels)
         distances = np.empty((rows.stop - rows.start, n_database), dtype=self.distance_dtype)
         hamming_distances_packed(self.query_words[rows], self.database_words, out=distances)
-        keyed = np.add(distances, distances, dtype=self.keyed_dtype)  # (a shift is 5x slower)
+        keyed = np.add(distances, distances, dtype=self.keyed_dtype)  # 5x faster than a shift
         keyed += self.database_labels == self.query_labels[rows, None]
         ranked = _take_rows(keyed, np.argsort(distances, axis=1, kind="stable"))
-        relevant_bit = ranked & 1
-        ranks = _RelevantRanks.from_ranked_relevance(
-            relevant_bit.view(np.bool_) if relevant_bit.itemsize == 1 else relevant_bit.astype(np.bool_)
-        )
-        within_radius = np.empty((len(ranked), self.n_bits + 1), dtype=np.int64)
-        within_radius[:, -1] = n_database
-        for row, keys in enumerate(ranked):
-            within_radius[row, :-1] = np.searchsorted(keys, self.radius_keys)
+        within_radius = self._within_radius(ranked)
+        ranks = _RelevantRanks.from_ranked_relevance(_low_bits(ranked))
         return _ChunkResult(
             average_precision=ranks.average_precision(self.cutoffs.ap_depths),
             hits=ranks.total_hits(self.cutoffs.hit_depths),
@@ -217,6 +214,20 @@ class _HammingRanker:
             within_radius=within_radius,
             relevant_within_radius=ranks.count_within(within_radius),
         )
+
+    def _within_radius(self, ranked: np.ndarray) -> np.ndarray:
+        """(m, n_bits + 1) items with distance <= r: binary search in each ranked row."""
+        within_radius = np.empty((len(ranked), self.n_bits + 1), dtype=np.int64)
+        within_radius[:, -1] = ranked.shape[1]
+        for row, keys in enumerate(ranked):
+            within_radius[row, :-1] = np.searchsorted(keys, self.radius_keys)
+        return within_radius
+
+
+def _low_bits(keyed: np.ndarray) -> np.ndarray:
+    """The relevance flags (low bits) as bool, overwriting `keyed`; a free view for uint8 keys."""
+    low = np.bitwise_and(keyed, 1, out=keyed)
+    return low.view(np.bool_) if low.itemsize == 1 else low.astype(np.bool_)
 
 
 class _FeatureRanker:
@@ -291,7 +302,9 @@ def evaluate_codes(
         raise CodesFileError(
             f"query codes have {query_bits.shape[1]} bits but database codes have {database_bits.shape[1]}"
         )
-    query_labels, database_labels = _compact_labels(query_labels, database_labels, len(query_bits), len(database_bits))
+    query_labels, database_labels = _compact_labels(
+        query_labels, database_labels, len(query_bits), len(database_bits)
+    )
     cutoffs = _make_cutoffs(map_at, precision_at, curve_max_n, len(database_bits))
     ranker = _HammingRanker(query_bits, database_bits, query_labels, database_labels, cutoffs)
     results = _map_chunks(ranker, len(query_bits), len(database_bits), chunk_size, n_threads, progress)
@@ -350,7 +363,7 @@ def _compact_labels(
     query_labels, database_labels = np.asarray(query_labels), np.asarray(database_labels)
     for labels, expected, name in ((query_labels, n_queries, "query"), (database_labels, n_database, "database")):
         if labels.shape != (expected,):
-            raise CodesFileError(f"{name} labels must have shape ({expected},) to match the codes, got {labels.shape}")
+            raise CodesFileError(f"{name} labels must have shape ({expected},) like the codes, got {labels.shape}")
     if n_queries == 0 or n_database == 0:
         raise CodesFileError(f"need at least one query and one database item, got {n_queries} and {n_database}")
     classes, compact = np.unique(np.concatenate([query_labels, database_labels]), return_inverse=True)
@@ -358,11 +371,14 @@ def _compact_labels(
     return compact[:n_queries], compact[n_queries:]
 
 
-def _make_cutoffs(map_at: Iterable[int], precision_at: Iterable[int], curve_max_n: int, n_database: int) -> _Cutoffs:
+def _make_cutoffs(
+    map_at: Iterable[int], precision_at: Iterable[int], curve_max_n: int, n_database: int
+) -> _Cutoffs:
     map_at, precision_at = tuple(int(k) for k in map_at), tuple(int(n) for n in precision_at)
     if any(k < 1 for k in map_at + precision_at) or curve_max_n < 0:
         raise ConfigError(
-            f"map_at and precision_at need depths >= 1 and curve_max_n >= 0, got {map_at}, {precision_at}, {curve_max_n}"
+            "map_at and precision_at need depths >= 1 and curve_max_n >= 0, "
+            f"got {map_at}, {precision_at}, {curve_max_n}"
         )
     return _Cutoffs(map_at, precision_at, int(curve_max_n), n_database)
 
@@ -390,8 +406,6 @@ def _map_chunks(
     with ThreadPoolExecutor(n_threads) as pool:
         results = pool.map(rank_chunk, chunks) if n_threads > 1 else map(rank_chunk, chunks)
         if progress:
-            from tqdm import tqdm
-
             results = tqdm(results, total=len(chunks), desc="ranking", unit="chunk")
         return list(results)
 
@@ -400,13 +414,13 @@ def _assemble(results: list[_ChunkResult], cutoffs: _Cutoffs, n_bits: int | None
     """Means over all queries from the chunks' per-query values and sums."""
     average_precision = np.concatenate([result.average_precision for result in results])
     n_queries = len(average_precision)
-    hit_depths = cutoffs.hit_depths
-    precision = np.sum([result.hits for result in results], axis=0) / (n_queries * np.maximum(hit_depths, 1))
+    hit_depths = cutoffs.hit_depths  # all >= 1
+    precision = np.sum([result.hits for result in results], axis=0) / (n_queries * hit_depths)
     n_precision = len(cutoffs.precision_at)
-    if n_bits is None:
-        tie_aware, radius_precision, radius_recall, radius_empty = float("nan"), *(np.empty(0),) * 3
-        p_r2 = float("nan")
-    else:
+    no_radius = np.empty(0)
+    tie_aware, p_r2 = float("nan"), float("nan")
+    radius_precision, radius_recall, radius_empty = no_radius, no_radius, no_radius
+    if n_bits is not None:
         within = np.concatenate([result.within_radius for result in results])
         relevant_within = np.concatenate([result.relevant_within_radius for result in results])
         n_relevant = np.concatenate([result.n_relevant for result in results])

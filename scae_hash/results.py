@@ -88,3 +88,42 @@ def save_curves(path: str | os.PathLike, metrics, row: dict) -> Path:
     })
     path.write_text(json.dumps(payload, default=float) + "\n")
     return path
+
+
+RUN_KEYS = ["method", "dataset", "protocol", "bits", "seed", "split_seed"]
+
+
+def read_results(paths: list[str | os.PathLike]) -> pd.DataFrame:
+    """All result rows from the given CSVs, keeping only the latest row of each run."""
+    frames = [pd.read_csv(path) for path in paths if Path(path).is_file()]
+    if not frames:
+        raise FileNotFoundError(f"no result files among: {', '.join(map(str, paths))}")
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.drop_duplicates(subset=RUN_KEYS, keep="last").reset_index(drop=True)
+
+
+def summary_table(frame: pd.DataFrame, metric: str, dataset: str) -> pd.DataFrame:
+    """Methods x bits of 'mean ± std' over seeds (std only when there are several seeds)."""
+    rows = frame[frame["dataset"] == dataset]
+    stats = rows.groupby(["method", "bits"])[metric].agg(["mean", "std", "count"])
+    cells = stats.apply(
+        lambda s: f"{s['mean']:.4f}" + (f" ± {s['std']:.4f}" if s["count"] > 1 else ""), axis=1
+    )
+    return cells.unstack("bits").fillna("–")
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    header = ["method", *map(str, table.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join([str(method), *row]) + " |" for method, row in zip(table.index, table.values)]
+    return "\n".join(lines)
+
+
+def to_latex(table: pd.DataFrame, caption: str) -> str:
+    columns = "l" + "c" * len(table.columns)
+    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}", rf"\begin{{tabular}}{{{columns}}}",
+             r"\toprule", " & ".join(["Method", *[f"{bits} bits" for bits in table.columns]]) + r" \\", r"\midrule"]
+    lines += [" & ".join([str(method), *(cell.replace("±", r"$\pm$") for cell in row)]) + r" \\"
+              for method, row in zip(table.index, table.values)]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines)

@@ -23,6 +23,18 @@ def textbook_ap(relevant_in_order: np.ndarray, k: int) -> float:
     return total / hits if hits else 0.0
 
 
+def textbook_tie_aware_ap(distance: np.ndarray, relevant: np.ndarray) -> float:
+    """He et al.'s per-bucket sum, term by term: sum_j (R + 1 + (j-1)(r-1)/(n-1)) / (N + j)."""
+    total, before, relevant_before = 0.0, 0, 0
+    for value in np.unique(distance):
+        in_bucket = distance == value
+        n, r = int(in_bucket.sum()), int((in_bucket & relevant).sum())
+        for j in range(1, n + 1):
+            total += r / n * (relevant_before + 1 + (j - 1) * (r - 1) / max(n - 1, 1)) / (before + j)
+        before, relevant_before = before + n, relevant_before + r
+    return total / relevant.sum() if relevant.any() else 0.0
+
+
 def reference_metrics(query_bits, database_bits, query_labels, database_labels) -> dict:
     """Per query: brute-force distances, a stable lexsort, then loops."""
     n_database, n_bits = database_bits.shape
@@ -30,23 +42,26 @@ def reference_metrics(query_bits, database_bits, query_labels, database_labels) 
     per_query = []
     for distance, label in zip(distances, query_labels):
         order = np.lexsort((np.arange(n_database), distance))
-        relevant = database_labels[order] == label
-        n_relevant = int((database_labels == label).sum())
-        radius = []
-        for r in range(n_bits + 1):
+        ranked = database_labels[order] == label
+        is_relevant = database_labels == label
+
+        def within(r: int) -> tuple[float, float, float]:
+            """Precision, recall and emptiness of the items at distance <= r."""
             retrieved = distance <= r
-            hits = int((retrieved & (database_labels == label)).sum())
-            radius.append(
-                (hits / retrieved.sum() if retrieved.any() else 0.0, hits / n_relevant if n_relevant else 0.0,
-                 float(not retrieved.any()))
-            )
+            hits = int((retrieved & is_relevant).sum())
+            precision = hits / retrieved.sum() if retrieved.any() else 0.0
+            return precision, hits / is_relevant.sum() if is_relevant.any() else 0.0, float(not retrieved.any())
+
         per_query.append(
             {
-                "map": textbook_ap(relevant, n_database),
-                **{f"map_at_{k}": textbook_ap(relevant, k) for k in MAP_AT},
-                **{f"precision_at_{n}": relevant[:n].sum() / min(n, n_database) for n in PRECISION_AT},
-                "curve": [relevant[:n].sum() / min(n, n_database) for n in range(1, CURVE_MAX_N + 1)],
-                "radius": radius,
+                "map": textbook_ap(ranked, n_database),
+                "map_tie_aware": textbook_tie_aware_ap(distance, is_relevant),
+                "p_r2": within(2)[0],
+                "r2_empty_share": within(2)[2],
+                **{f"map_at_{k}": textbook_ap(ranked, k) for k in MAP_AT},
+                **{f"precision_at_{n}": ranked[:n].sum() / min(n, n_database) for n in PRECISION_AT},
+                "curve": [ranked[:n].sum() / min(n, n_database) for n in range(1, CURVE_MAX_N + 1)],
+                "radius": [within(r) for r in range(n_bits + 1)],
             }
         )
     mean = {key: np.mean([query[key] for query in per_query], axis=0) for key in per_query[0]}
@@ -64,16 +79,14 @@ def evaluate(query_bits, database_bits, query_labels, database_labels, **options
 def assert_matches_reference(metrics: RetrievalMetrics, query_bits, database_bits, query_labels, database_labels):
     expected = reference_metrics(query_bits, database_bits, query_labels, database_labels)
     summary = metrics.summary()
-    for key in ["map", *(f"map_at_{k}" for k in MAP_AT), *(f"precision_at_{n}" for n in PRECISION_AT)]:
+    scalar_keys = ["map", "map_tie_aware", "p_r2", "r2_empty_share"]
+    for key in [*scalar_keys, *(f"map_at_{k}" for k in MAP_AT), *(f"precision_at_{n}" for n in PRECISION_AT)]:
         assert summary[key] == pytest.approx(expected[key], rel=1e-12, abs=1e-12), key
     assert metrics.precision_curve == pytest.approx(expected["curve"], rel=1e-12)
     assert metrics.radius_precision == pytest.approx(expected["radius_precision"], rel=1e-12)
     assert metrics.radius_recall == pytest.approx(expected["radius_recall"], rel=1e-12)
     assert metrics.radius_empty_share == pytest.approx(expected["radius_empty"])
-    n_bits = query_bits.shape[1]
-    assert metrics.p_r2 == pytest.approx(expected["radius_precision"][min(2, n_bits)])
-    assert summary["r2_empty_share"] == pytest.approx(expected["radius_empty"][min(2, n_bits)])
-    assert metrics.n_queries == len(query_bits) and metrics.n_bits == n_bits
+    assert metrics.n_queries == len(query_bits) and metrics.n_bits == query_bits.shape[1]
 
 
 def random_case(seed: int, n_bits: int, n_queries: int = 12, n_database: int = 150, n_classes: int = 4):
@@ -104,8 +117,9 @@ def test_matches_reference_on_random_codes(n_bits):
     assert_matches_reference(evaluate(*case), *case)
 
 
-def test_matches_reference_with_many_bits_and_uint16_distances():
-    case = random_case(seed=7, n_bits=256, n_database=60)
+@pytest.mark.parametrize("n_bits", [127, 128, 256])
+def test_matches_reference_where_keys_or_distances_need_uint16(n_bits):
+    case = random_case(seed=n_bits, n_bits=n_bits, n_database=60)
     assert_matches_reference(evaluate(*case), *case)
 
 
@@ -138,8 +152,8 @@ def test_depths_beyond_the_database_mean_the_whole_ranking():
 def test_chunking_and_threads_do_not_change_any_result():
     case = random_case(seed=4, n_bits=24, n_queries=23)
     reference = evaluate(*case, chunk_size=None, n_threads=1)
-    for chunk_size, n_threads in [(1, 1), (5, 2), (23, 2), (100, 3)]:
-        metrics = evaluate(*case, chunk_size=chunk_size, n_threads=n_threads)
+    for chunk_size, n_threads, progress in [(1, 1, False), (5, 2, True), (23, 2, False), (100, 3, False)]:
+        metrics = evaluate(*case, chunk_size=chunk_size, n_threads=n_threads, progress=progress)
         assert metrics.summary() == reference.summary()
         for field in ("precision_curve", "radius_precision", "radius_recall", "radius_empty_share"):
             np.testing.assert_array_equal(getattr(metrics, field), getattr(reference, field))
@@ -233,7 +247,7 @@ def test_feature_ties_are_broken_by_database_index():
         (lambda: evaluate_codes(np.zeros((2, 8)), np.zeros((3, 8)), [0], [0, 1, 2]), CodesFileError),
         (lambda: evaluate_codes(np.full((2, 8), 2), np.zeros((3, 8)), [0, 1], [0, 1, 2]), CodesFileError),
         (lambda: evaluate_codes(np.zeros((2, 8)), np.zeros((3, 8)), [0, 1], [0, 1, 2], map_at=(0,)), ConfigError),
-        (lambda: evaluate_features(np.zeros((2, 3)), np.ones((3, 3)), [0, 1], [0, 1, 2], metric="l1"), ConfigError),
+        (lambda: evaluate_features(np.ones((2, 3)), np.ones((3, 3)), [0, 1], [0, 1, 2], metric="l1"), ConfigError),
     ],
     ids=["bit-mismatch", "label-length", "not-binary", "bad-depth", "bad-metric"],
 )

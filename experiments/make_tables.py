@@ -1,0 +1,40 @@
+"""Thesis tables (Markdown and LaTeX) from the saved result rows: no retraining.
+
+    python experiments/make_tables.py            # all metrics, all data sets in results/
+"""
+
+import argparse
+from pathlib import Path
+
+from scae_hash.results import read_results, summary_table, to_latex, to_markdown
+
+METRICS = {"map": "mAP", "map_at_1000": "mAP@1000", "map_tie_aware": "tie-aware mAP",
+           "precision_at_1000": "precision@1000", "p_r2": "precision within Hamming radius 2"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", nargs="+", default=["results/baselines.csv", "results/scae.csv"])
+    parser.add_argument("--out", default="results/tables")
+    args = parser.parse_args()
+    frame = read_results(args.results)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    commits = ", ".join(sorted(frame["commit"].astype(str).str[:12].unique()))
+    for metric, title in METRICS.items():
+        markdown, latex = [], []
+        for dataset in sorted(frame["dataset"].unique()):
+            table = summary_table(frame, metric, dataset)
+            caption = f"{title} on {dataset} (PROTOCOL.md, split seed 0; mean ± std over training seeds)"
+            markdown.append(f"### {caption}\n\n{to_markdown(table)}\n")
+            latex.append(to_latex(table, caption))
+        provenance = f"Made by experiments/make_tables.py from {', '.join(args.results)} (commits {commits})."
+        (out / f"{metric}.md").write_text("\n".join(markdown) + f"\n{provenance}\n")
+        (out / f"{metric}.tex").write_text(f"% {provenance}\n" + "\n\n".join(latex) + "\n")
+        if metric == "map":
+            print("\n".join(markdown))
+    print(f"tables written to {out}/")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Every thesis figure as a function of saved results: redrawing never retrains."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+METHOD_LABELS = {"lsh": "LSH", "pcah": "PCAH", "itq": "ITQ", "sh": "SH", "scae": "SCAE-hash"}
+DATASET_LABELS = {"mnist": "MNIST", "fashion": "Fashion-MNIST", "cifar10": "CIFAR-10 (JPEG copy)"}
+
+
+def _label(method: str) -> str:
+    return METHOD_LABELS.get(method, method)
+
+
+def _panels(datasets: list[str]):
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.4), squeeze=False)
+    return fig, dict(zip(datasets, axes[0]))
+
+
+def metric_vs_bits(frame: pd.DataFrame, metric: str, ylabel: str) -> plt.Figure:
+    """Mean (and std over seeds) of a metric against code length, one panel per data set."""
+    datasets = sorted(frame["dataset"].unique(), key=list(DATASET_LABELS).index)
+    fig, panels = _panels(datasets)
+    stats = frame.groupby(["dataset", "method", "bits"])[metric].agg(["mean", "std"]).reset_index()
+    for dataset, ax in panels.items():
+        for method, rows in stats[stats["dataset"] == dataset].groupby("method"):
+            ax.errorbar(rows["bits"], rows["mean"], yerr=rows["std"].fillna(0), marker="o", capsize=3,
+                        label=_label(method))
+        ax.set(title=DATASET_LABELS.get(dataset, dataset), xlabel="bits", ylabel=ylabel)
+        ax.set_xticks(sorted(frame["bits"].unique()))
+        ax.grid(alpha=0.3)
+    panels[datasets[0]].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def load_curves(rows: pd.DataFrame) -> list[dict]:
+    """The curves files that result rows point to (rows without one are skipped)."""
+    files = rows.get("curves_file", pd.Series(dtype=str)).dropna()
+    return [json.loads(Path(path).read_text()) for path in files if Path(path).is_file()]
+
+
+def curves_at_bits(curves: list[dict], bits: int, x_key: str | None, y_key: str, xlabel: str,
+                   ylabel: str) -> plt.Figure:
+    """One curve per method at one code length, one panel per data set (seed 0 runs)."""
+    chosen = [c for c in curves if c["bits"] == bits and c.get("seed", 0) == 0]
+    datasets = sorted({c["dataset"] for c in chosen}, key=list(DATASET_LABELS).index)
+    fig, panels = _panels(datasets)
+    for curve in sorted(chosen, key=lambda c: c["method"]):
+        y = curve[y_key]
+        x = curve[x_key] if x_key else range(1, len(y) + 1)
+        panels[curve["dataset"]].plot(x, y, label=_label(curve["method"]))
+    for dataset, ax in panels.items():
+        ax.set(title=f"{DATASET_LABELS.get(dataset, dataset)}, {bits} bits", xlabel=xlabel, ylabel=ylabel)
+        ax.grid(alpha=0.3)
+    panels[datasets[0]].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: plt.Figure, folder: str | Path, name: str) -> list[Path]:
+    """PDF for the thesis, PNG for a quick look."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.{suffix}" for suffix in ("pdf", "png")]
+    for path in paths:
+        fig.savefig(path, dpi=150, metadata={"CreationDate": None} if path.suffix == ".pdf" else None)
+    plt.close(fig)
+    return paths
