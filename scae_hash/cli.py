@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -86,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "evaluates under PROTOCOL.md like `baseline`.")
     train.add_argument("--config", required=True, help="YAML config, e.g. experiments/configs/mnist.yaml")
     add_run_options(train, [])
+    train.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                       help="override a config value, e.g. --set finetune.epochs=3 (repeatable)")
     train.add_argument("--subset", type=positive_int, help="train on N training images only (smoke runs)")
     train.add_argument("--run-dir", default="runs",
                        help="folder for models, histories, checkpoints and the pretraining cache (default: %(default)s)")
@@ -113,9 +116,12 @@ def run_train_command(args: argparse.Namespace) -> list[dict]:
     from scae_hash.config import load_config
     from scae_hash.hashers.scae import SCAEHasher
 
-    config = load_config(args.config)
+    config = load_config(args.config, args.set)
     bits_list = args.bits or list(config.bits)
-    run_dir = Path(args.run_dir) / f"{config.dataset}-seed{args.seed}"
+    run_name = Path(args.config).stem
+    if args.set:  # a run with overrides must not resume or reuse another run's models
+        run_name += "-" + hashlib.sha1("\n".join(args.set).encode()).hexdigest()[:8]
+    run_dir = Path(args.run_dir) / f"{run_name}-seed{args.seed}"
 
     def make(method: str, bits: int):
         return SCAEHasher(bits, args.seed, config=config, run_dir=run_dir, resume=args.resume,

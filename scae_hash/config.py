@@ -257,6 +257,8 @@ def _validate(config: SCAEConfig, source: str) -> None:
     for term, weight in dataclasses.asdict(config.loss).items():
         if term != "temperature" and weight < 0:
             fail(f"loss weight 'loss.{term}' must be >= 0, got {weight}")
+    if not any(w > 0 for term, w in dataclasses.asdict(config.loss).items() if term != "temperature"):
+        fail("every loss weight is 0: switch at least one 'loss' term on")
     if not config.loss.temperature > 0:
         fail(f"'loss.temperature' must be > 0, got {config.loss.temperature}")
 

@@ -27,6 +27,15 @@ def _pool_to_grid(feature_map, side: int, grid: int, name: str):
     return layers.Flatten(name=f"{name}_flatten")(feature_map)
 
 
+def _downscale(image, scale: float, size: tuple[int, int], tag: str):
+    """Area averaging when 1/scale is an integer (exact, and much faster on CPU than
+    ``Resizing``); bilinear resizing otherwise."""
+    factor = round(1 / scale)
+    if abs(factor * scale - 1) < 1e-6:
+        return layers.AveragePooling2D(factor, name=f"{tag}_downscale")(image)
+    return layers.Resizing(*size, interpolation="bilinear", name=f"{tag}_resize")(image)
+
+
 def build_multiscale_encoder(blocks: ConvAEBlocks, config: ModelConfig) -> keras.Model:
     """Image -> fused multi-scale, multi-depth descriptor (a flat vector)."""
     height, width, channels = blocks.image_shape
@@ -37,7 +46,7 @@ def build_multiscale_encoder(blocks: ConvAEBlocks, config: ModelConfig) -> keras
         side_h, side_w = math.floor(height * scale), math.floor(width * scale)
         x = image
         if (side_h, side_w) != (height, width):
-            x = layers.Resizing(side_h, side_w, interpolation="bilinear", name=f"{tag}_resize")(x)
+            x = _downscale(x, scale, (side_h, side_w), tag)
         side = min(side_h, side_w)
         for depth, block_encoder in enumerate(blocks.encoders, start=1):
             x = block_encoder(x)

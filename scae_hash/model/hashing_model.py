@@ -36,7 +36,7 @@ class HashingModel(keras.Model):
         self.n_bits = int(n_bits)
         self.seed = int(seed)
         config = SCAEConfig.from_dict(scae_config)
-        self.loss_weights_ = {term: getattr(config.loss, term) for term in LOSS_TERMS}
+        self.term_weights = {term: getattr(config.loss, term) for term in LOSS_TERMS}
         self.temperature = config.loss.temperature
         self.decoder_input = config.model.decoder_input
         # The metric terms compare two views; without them one view is enough.
@@ -81,7 +81,7 @@ class HashingModel(keras.Model):
         )
         self.trackers = {
             term: keras.metrics.Mean(name=f"{term}_loss")
-            for term, weight in self.loss_weights_.items()
+            for term, weight in self.term_weights.items()
             if weight > 0
         }
         self._build_for_inference(config.image_shape)
@@ -106,7 +106,7 @@ class HashingModel(keras.Model):
         views = [augment(images), augment(images)] if self.uses_two_views else [augment(images)]
         features, codes = self._embed(ops.concatenate(views, axis=0))
         outputs = {"features": features, "codes": codes}
-        if self.loss_weights_["reconstruction"] > 0:
+        if self.term_weights["reconstruction"] > 0:
             n = ops.shape(images)[0]
             source = codes if self.decoder_input == "codes" else features
             outputs["reconstruction"] = self.decoder(source[:n])
@@ -131,7 +131,7 @@ class HashingModel(keras.Model):
         total = 0.0
         for term, value in terms.items():
             self.trackers[term].update_state(value)
-            total = total + self.loss_weights_[term] * value
+            total = total + self.term_weights[term] * value
         return total
 
     @property
