@@ -95,6 +95,34 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue an interrupted run from its last saved epoch")
     train.set_defaults(handler=run_train_command)
 
+    index = commands.add_parser("index", help="hash a folder of images into a searchable index file",
+                                description="Encode every image under FOLDER (any depth, resized to the "
+                                "hasher's input size) and save codes, paths and the hasher in one file.")
+    index.add_argument("folder", metavar="FOLDER")
+    source = index.add_mutually_exclusive_group(required=True)
+    source.add_argument("--method", choices=sorted(BASELINES), help="fit this baseline on the folder's images")
+    source.add_argument("--model", metavar="MODEL.keras", help="use a trained SCAE model (from `scae-hash train`)")
+    index.add_argument("--bits", type=bits_value, default=64, help="code length of a baseline (default: %(default)s)")
+    index.add_argument("--seed", type=int, default=0)
+    index.add_argument("--size", type=positive_int, nargs=2, default=[32, 32], metavar=("HEIGHT", "WIDTH"),
+                       help="image size for a baseline (default: 32 32; a model uses its own)")
+    index.add_argument("--grey", action="store_true", help="baseline on greyscale pixels instead of RGB")
+    index.add_argument("--out", required=True, metavar="INDEX.h5")
+    index.add_argument("--quiet", action="store_true", help="no progress bars")
+    index.set_defaults(handler=run_index_command, json=False)
+
+    search = commands.add_parser("search", help="find the images of an index nearest to query images",
+                                 description="Hamming ranking by default; --radius for hash-bucket lookup; "
+                                 "--rerank N for a Hamming shortlist of N re-ranked by continuous features.")
+    search.add_argument("index_file", metavar="INDEX.h5")
+    search.add_argument("queries", nargs="+", metavar="IMAGE")
+    search.add_argument("-k", type=positive_int, default=10, help="results per query (default: %(default)s)")
+    mode = search.add_mutually_exclusive_group()
+    mode.add_argument("--radius", type=int, choices=range(0, 4), help="hash-bucket lookup within this radius")
+    mode.add_argument("--rerank", type=positive_int, metavar="N", help="two-stage: re-rank an N-item shortlist")
+    search.add_argument("--json", action="store_true", help="print one JSON object per query")
+    search.set_defaults(handler=run_search_command)
+
     evaluate = commands.add_parser("evaluate", help="score a codes file (PROTOCOL.md layout)",
                                    description="Score any codes file with the PROTOCOL.md metrics.")
     evaluate.add_argument("codes_file", metavar="FILE.h5")
@@ -180,6 +208,40 @@ def codes_path(template: str, n_runs: int, **fields) -> Path:
     return path.with_name(f"{path.stem}-{fields['method']}-{fields['dataset']}-{fields['bits']}b{path.suffix}")
 
 
+def run_index_command(args: argparse.Namespace) -> list[dict]:
+    from scae_hash.hashers import make_baseline
+    from scae_hash.image_search import build_index, save_index
+
+    if args.model:
+        from scae_hash.hashers.scae import SCAEHasher
+
+        hasher = SCAEHasher.load(args.model, progress=False)
+        shape, fit = hasher.config.image_shape, False
+    else:
+        hasher = make_baseline(args.method, args.bits, args.seed)
+        shape, fit = (*args.size, 1 if args.grey else 3), True
+    index = build_index(args.folder, hasher, shape, fit=fit, progress=not args.quiet)
+    save_index(args.out, index, model_path=args.model)
+    print(f"indexed {len(index.paths)} images with {hasher.name} ({hasher.n_bits} bits) into {args.out}")
+    return []
+
+
+def run_search_command(args: argparse.Namespace) -> list[dict]:
+    from scae_hash.image_search import load_index, search
+
+    index = load_index(args.index_file)
+    results = search(index, [Path(q) for q in args.queries], k=args.k, radius=args.radius, rerank=args.rerank)
+    score = "similarity" if args.rerank else "distance"
+    for query, hits in zip(args.queries, results):
+        if args.json:
+            print(json.dumps({"query": query, "results": [{"path": p, score: s} for p, s in hits]}))
+        else:
+            print(f"{query}:" + ("" if hits else " nothing within the radius"))
+            for rank, (path, value) in enumerate(hits, 1):
+                print(f"  {rank:3d}. {path}  ({score} {value:g})")
+    return []
+
+
 def run_evaluate_command(args: argparse.Namespace) -> list[dict]:
     from scae_hash.codes_file import load_codes
     from scae_hash.evaluation import score_codes
@@ -220,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scae-hash: interrupted", file=sys.stderr)
         return 130
-    print_table(rows, sys.stderr if args.json else sys.stdout)
+    if rows:
+        print_table(rows, sys.stderr if args.json else sys.stdout)
     return 0
 
 

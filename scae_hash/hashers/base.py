@@ -35,6 +35,15 @@ class Hasher(ABC):
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Return codes as uint8 {0, 1} of shape (n, n_bits)."""
 
+    def learned_state(self) -> dict[str, np.ndarray]:
+        """The learned arrays (trailing-underscore attributes), for saving without pickle."""
+        return {key: value for key, value in vars(self).items() if key.endswith("_") and isinstance(value, np.ndarray)}
+
+    def restore_state(self, state: dict[str, np.ndarray]) -> "Hasher":
+        for key, value in state.items():
+            setattr(self, key, value)
+        return self
+
     def features(self, x: np.ndarray) -> np.ndarray | None:
         """Continuous features behind the codes (for re-ranking), or None if the method has none."""
         return None
