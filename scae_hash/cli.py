@@ -193,9 +193,12 @@ def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: 
                 run_name = f"{method}-{dataset.name}-{bits}b-seed{args.seed}"
                 outcome.row["curves_file"] = str(save_curves(
                     Path(args.results_dir) / "curves" / f"{run_name}.json", outcome.metrics, outcome.row))
-                append_rows([outcome.row], Path(args.results_dir) / results_file)
-            emit(args, outcome.row)
-            rows.append(outcome.row)
+            run_rows = [outcome.row] + ([outcome.feature_row] if outcome.feature_row else [])
+            if not args.no_save:
+                append_rows(run_rows, Path(args.results_dir) / results_file)
+            for row in run_rows:
+                emit(args, row)
+            rows += run_rows
     return rows
 
 

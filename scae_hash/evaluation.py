@@ -12,7 +12,7 @@ from scae_hash.codes import iter_hamming_distances, pack_bits
 from scae_hash.codes_file import CodeSet, CodesFile
 from scae_hash.data import Dataset
 from scae_hash.hashers.base import Hasher
-from scae_hash.metrics import RetrievalMetrics, evaluate_codes
+from scae_hash.metrics import RetrievalMetrics, evaluate_codes, evaluate_features
 from scae_hash.protocol import Split
 from scae_hash.results import provenance
 
@@ -22,6 +22,7 @@ class RunOutcome:
     row: dict
     codes: CodesFile
     metrics: RetrievalMetrics
+    feature_row: dict | None = None  # the continuous-feature ("deep metric") baseline, if any
 
 
 def run_hasher(
@@ -88,7 +89,33 @@ def run_hasher(
         "data_source": dataset.source,
         **info,
     }
-    return RunOutcome(row=row, codes=codes, metrics=metrics)
+    feature_row = None
+    if query_features is not None and database_features is not None:
+        feature_row = continuous_feature_row(row, query_features, database_features, query_labels,
+                                             database_labels, progress=progress)
+    return RunOutcome(row=row, codes=codes, metrics=metrics, feature_row=feature_row)
+
+
+def continuous_feature_row(code_row: dict, query_features: np.ndarray, database_features: np.ndarray,
+                           query_labels: np.ndarray, database_labels: np.ndarray, *, progress: bool) -> dict:
+    """The same run scored by cosine ranking of its continuous features instead of codes:
+    the "deep metric" baseline that shows what binarisation costs (in accuracy and memory)."""
+    metrics = evaluate_features(query_features, database_features, query_labels, database_labels,
+                                progress=progress)
+    start = time.perf_counter()
+    evaluate_features(query_features[:100], database_features, query_labels[:100], database_labels,
+                      map_at=(), precision_at=(), curve_max_n=0)
+    query_ms = 1e3 * (time.perf_counter() - start) / min(100, len(query_features))
+    summary = {key: value for key, value in metrics.summary().items() if key not in ("p_r2", "r2_empty_share")}
+    return {
+        **code_row,
+        "method": f"{code_row['method']}-features",
+        **{key: None for key in ("map_tie_aware", "p_r2", "r2_empty_share", "bit_rate_min", "bit_rate_max")},
+        **summary,
+        "feature_dim": int(database_features.shape[1]),
+        "query_ms": query_ms,
+        "code_bytes": int(database_features.astype(np.float32).nbytes),
+    }
 
 
 def score_codes(codes: CodesFile, *, progress: bool = True) -> dict:

@@ -21,15 +21,14 @@ def _pool_to_grid(feature_map, side: int, grid: int, name: str):
     """Average-pool a side x side map to about grid x grid cells, then flatten."""
     window = max(1, math.ceil(side / grid))
     if window > 1:
-        feature_map = layers.AveragePooling2D(window, strides=window, padding="same", name=f"{name}_pool")(
-            feature_map
-        )
+        pool = layers.AveragePooling2D(window, strides=window, padding="same", name=f"{name}_pool")
+        feature_map = pool(feature_map)
     return layers.Flatten(name=f"{name}_flatten")(feature_map)
 
 
 def _downscale(image, scale: float, size: tuple[int, int], tag: str):
-    """Area averaging when 1/scale is an integer (exact, and much faster on CPU than
-    ``Resizing``); bilinear resizing otherwise."""
+    """Exact area averaging when 1/scale is an integer (scale 0.5: the mean of each 2x2
+    patch); bilinear resizing otherwise."""
     factor = round(1 / scale)
     if abs(factor * scale - 1) < 1e-6:
         return layers.AveragePooling2D(factor, name=f"{tag}_downscale")(image)

@@ -10,7 +10,7 @@ import numpy as np
 
 from scae_hash.config import SCAEConfig
 from scae_hash.model.hashing_model import HashingModel
-from scae_hash.model.stages import announce, cosine_schedule, fit_verbosity, stage_callbacks
+from scae_hash.model.stages import announce, progress_on_stderr, cosine_schedule, fit_verbosity, stage_callbacks
 
 
 def finetune(
@@ -33,12 +33,13 @@ def finetune(
     keras.utils.set_random_seed(seed)
     model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
     schedule = [cosine_schedule(settings.learning_rate, settings.epochs)] if settings.schedule == "cosine" else []
-    model.fit(
-        images,
-        batch_size=settings.batch_size,
-        epochs=settings.epochs,
-        shuffle=True,
-        verbose=fit_verbosity(progress),
-        callbacks=[*stage_callbacks(run_dir, stage, resume=resume), *schedule, *callbacks],
-    )
+    with progress_on_stderr():
+        model.fit(
+            images,
+            batch_size=settings.batch_size,
+            epochs=settings.epochs,
+            shuffle=True,
+            verbose=fit_verbosity(progress),
+            callbacks=[*stage_callbacks(run_dir, stage, resume=resume), *schedule, *callbacks],
+        )
     return time.perf_counter() - started

@@ -20,7 +20,7 @@ from keras import ops
 
 from scae_hash.config import SCAEConfig
 from scae_hash.model.blocks import ConvAEBlocks
-from scae_hash.model.stages import announce, fit_verbosity, stage_callbacks
+from scae_hash.model.stages import announce, progress_on_stderr, fit_verbosity, stage_callbacks
 
 
 class BlockReconstructor(keras.Model):
@@ -91,14 +91,15 @@ def pretrain_blocks(
         trainer = BlockReconstructor(blocks, k, name=stage)
         trainer.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
         try:
-            trainer.fit(
-                images,
-                batch_size=settings.batch_size,
-                epochs=settings.epochs_per_block,
-                shuffle=True,
-                verbose=fit_verbosity(progress),
-                callbacks=[*stage_callbacks(run_dir, stage, resume=resume), *callbacks],
-            )
+            with progress_on_stderr():
+                trainer.fit(
+                    images,
+                    batch_size=settings.batch_size,
+                    epochs=settings.epochs_per_block,
+                    shuffle=True,
+                    verbose=fit_verbosity(progress),
+                    callbacks=[*stage_callbacks(run_dir, stage, resume=resume), *callbacks],
+                )
         finally:
             for encoder in blocks.encoders[: k - 1]:
                 encoder.trainable = True

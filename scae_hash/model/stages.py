@@ -9,6 +9,7 @@ is then appended to, not rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import sys
@@ -48,7 +49,12 @@ def fit_verbosity(progress: bool) -> int:
     """A progress bar on a terminal, one line per epoch in a log, nothing when quiet."""
     if not progress:
         return 0
-    return 1 if sys.stdout.isatty() else 2
+    return 1 if sys.stderr.isatty() else 2
+
+
+def progress_on_stderr() -> contextlib.AbstractContextManager:
+    """Keras prints training progress on stdout; keep stdout for results (e.g. ``--json``)."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 def announce(progress: bool, message: str) -> None:
