@@ -73,6 +73,10 @@ class LossConfig:
     contrastive: float = 1.0
     similarity: float = 1.0
     temperature: float = 0.5
+    # Positive of each image for the metric terms: a random one of its `neighbours` nearest
+    # images in PCA space (mined without labels, see scae_hash.model.neighbours); 0 means a
+    # second augmented view of the image itself (SimCLR).
+    neighbours: int = 0
 
 
 @dataclass
@@ -254,13 +258,16 @@ def _validate(config: SCAEConfig, source: str) -> None:
         if not stage.learning_rate > 0:
             fail(f"'{section}.learning_rate' must be > 0, got {stage.learning_rate}")
 
-    for term, weight in dataclasses.asdict(config.loss).items():
-        if term != "temperature" and weight < 0:
+    weights = {term: w for term, w in dataclasses.asdict(config.loss).items() if term not in ("temperature", "neighbours")}
+    for term, weight in weights.items():
+        if weight < 0:
             fail(f"loss weight 'loss.{term}' must be >= 0, got {weight}")
-    if not any(w > 0 for term, w in dataclasses.asdict(config.loss).items() if term != "temperature"):
+    if not any(w > 0 for w in weights.values()):
         fail("every loss weight is 0: switch at least one 'loss' term on")
     if not config.loss.temperature > 0:
         fail(f"'loss.temperature' must be > 0, got {config.loss.temperature}")
+    if config.loss.neighbours < 0:
+        fail(f"'loss.neighbours' must be >= 0 (0: augmented views only), got {config.loss.neighbours}")
 
     augment = config.augment
     for name in ("max_shift", "zoom", "color_jitter"):

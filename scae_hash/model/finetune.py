@@ -10,6 +10,7 @@ import numpy as np
 
 from scae_hash.config import SCAEConfig
 from scae_hash.model.hashing_model import HashingModel
+from scae_hash.model.neighbours import NeighbourPairs, mine_neighbours
 from scae_hash.model.stages import announce, progress_on_stderr, cosine_schedule, fit_verbosity, stage_callbacks
 
 
@@ -33,12 +34,16 @@ def finetune(
     keras.utils.set_random_seed(seed)
     model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
     schedule = [cosine_schedule(settings.learning_rate, settings.epochs)] if settings.schedule == "cosine" else []
+    if config.loss.neighbours > 0 and model.uses_two_views:
+        announce(progress, f"{stage}: mining {config.loss.neighbours} neighbours per image (PCA + cosine)")
+        neighbours = mine_neighbours(images, config.loss.neighbours, seed)
+        batches = {"x": NeighbourPairs(images, neighbours, settings.batch_size, seed)}
+    else:
+        batches = {"x": images, "batch_size": settings.batch_size, "shuffle": True}
     with progress_on_stderr():
         model.fit(
-            images,
-            batch_size=settings.batch_size,
+            **batches,
             epochs=settings.epochs,
-            shuffle=True,
             verbose=fit_verbosity(progress),
             callbacks=[*stage_callbacks(run_dir, stage, resume=resume), *schedule, *callbacks],
         )

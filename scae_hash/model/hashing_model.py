@@ -102,8 +102,10 @@ class HashingModel(keras.Model):
         if not training:
             features, codes = self._embed(images)
             return {"features": features, "codes": codes}
+        # Training batches are images, or (images, partners) with neighbour positives.
+        images, partners = images if isinstance(images, (tuple, list)) else (images, images)
         augment = self.augmenter or (lambda batch: batch)
-        views = [augment(images), augment(images)] if self.uses_two_views else [augment(images)]
+        views = [augment(images), augment(partners)] if self.uses_two_views else [augment(images)]
         features, codes = self._embed(ops.concatenate(views, axis=0))
         outputs = {"features": features, "codes": codes}
         if self.term_weights["reconstruction"] > 0:
@@ -127,7 +129,8 @@ class HashingModel(keras.Model):
         return {term: term_functions[term]() for term in self.trackers}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        terms = self.loss_terms(x, y_pred)
+        images = x[0] if isinstance(x, (tuple, list)) else x
+        terms = self.loss_terms(images, y_pred)
         total = 0.0
         for term, value in terms.items():
             self.trackers[term].update_state(value)
