@@ -33,7 +33,10 @@ def git_commit() -> str:
 
 
 def command_line() -> str:
-    return " ".join(shlex.quote(arg) for arg in [Path(sys.argv[0]).name, *sys.argv[1:]])
+    program = Path(sys.argv[0]).name
+    if program == "__main__.py":  # python -m scae_hash
+        program = "scae-hash"
+    return " ".join(shlex.quote(arg) for arg in [program, *sys.argv[1:]])
 
 
 def provenance(config: dict | None = None) -> dict:

@@ -95,8 +95,9 @@ class Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt("simulated kill after epoch 1")
 
 
-def test_resume_continues_from_saved_epoch(images: np.ndarray, tmp_path: Path):
-    config = tiny_config(pretrain={"enabled": False}, finetune={"epochs": 3})
+@pytest.mark.parametrize("neighbours", [0, 3], ids=["augmented-views", "neighbour-positives"])
+def test_resume_continues_from_saved_epoch(images: np.ndarray, tmp_path: Path, neighbours: int):
+    config = tiny_config(pretrain={"enabled": False}, finetune={"epochs": 3}, loss={"neighbours": neighbours})
     with pytest.raises(KeyboardInterrupt):
         SCAEHasher(16, config=config, run_dir=tmp_path, progress=False).fit(images[:512], callbacks=[Interrupt()])
     assert not (tmp_path / "model_16.keras").exists()
@@ -111,7 +112,7 @@ def test_resume_continues_from_saved_epoch(images: np.ndarray, tmp_path: Path):
 
 
 def test_same_seed_same_codes(images: np.ndarray):
-    config = tiny_config(pretrain={"enabled": False})
+    config = tiny_config(pretrain={"enabled": False}, loss={"neighbours": 3})
     runs = [SCAEHasher(16, seed=3, config=config, progress=False).fit(images[:512]) for _ in range(2)]
     np.testing.assert_array_equal(runs[0].encode(images[:200]), runs[1].encode(images[:200]))
 
