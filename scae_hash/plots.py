@@ -11,12 +11,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-METHOD_LABELS = {"lsh": "LSH", "pcah": "PCAH", "itq": "ITQ", "sh": "SH", "scae": "SCAE-hash"}
+METHOD_LABELS = {"lsh": "LSH", "pcah": "PCAH", "itq": "ITQ", "sh": "SH", "scae": "SCAE-hash",
+                 "scae-features": "SCAE features (float, cosine)"}
 DATASET_LABELS = {"mnist": "MNIST", "fashion": "Fashion-MNIST", "cifar10": "CIFAR-10 (JPEG copy)"}
 
 
 def _label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
+
+
+def _colour(method: str) -> str:
+    """One colour per method in every panel and figure."""
+    known = list(METHOD_LABELS)
+    index = known.index(method) if method in known else len(known) + sum(map(ord, method))
+    return f"C{index % 10}"
 
 
 def _panels(datasets: list[str]):
@@ -32,7 +40,7 @@ def metric_vs_bits(frame: pd.DataFrame, metric: str, ylabel: str) -> plt.Figure:
     for dataset, ax in panels.items():
         for method, rows in stats[stats["dataset"] == dataset].groupby("method"):
             ax.errorbar(rows["bits"], rows["mean"], yerr=rows["std"].fillna(0), marker="o", capsize=3,
-                        label=_label(method))
+                        label=_label(method), color=_colour(method))
         ax.set(title=DATASET_LABELS.get(dataset, dataset), xlabel="bits", ylabel=ylabel)
         ax.set_xticks(sorted(frame["bits"].unique()))
         ax.grid(alpha=0.3)
@@ -56,7 +64,7 @@ def curves_at_bits(curves: list[dict], bits: int, x_key: str | None, y_key: str,
     for curve in sorted(chosen, key=lambda c: c["method"]):
         y = curve[y_key]
         x = curve[x_key] if x_key else range(1, len(y) + 1)
-        panels[curve["dataset"]].plot(x, y, label=_label(curve["method"]))
+        panels[curve["dataset"]].plot(x, y, label=_label(curve["method"]), color=_colour(curve["method"]))
     for dataset, ax in panels.items():
         ax.set(title=f"{DATASET_LABELS.get(dataset, dataset)}, {bits} bits", xlabel=xlabel, ylabel=ylabel)
         ax.grid(alpha=0.3)
