@@ -46,13 +46,11 @@ def run_hasher(
     fit_seconds = time.perf_counter() - start
     del x_train
 
-    x_query = dataset.as_float(split.query)
     start = time.perf_counter()
-    database_bits = hasher.encode(x_database)
+    database_bits, database_features = hasher.encode_with_features(x_database)
     encode_seconds = time.perf_counter() - start
-    query_bits = hasher.encode(x_query)
-    query_features, database_features = hasher.features(x_query), hasher.features(x_database)
     del x_database
+    query_bits, query_features = hasher.encode_with_features(dataset.as_float(split.query))
 
     query_labels, database_labels = dataset.labels[split.query], dataset.labels[split.database]
     metrics = evaluate_codes(query_bits, database_bits, query_labels, database_labels, progress=progress)

@@ -35,6 +35,10 @@ class Hasher(ABC):
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Return codes as uint8 {0, 1} of shape (n, n_bits)."""
 
+    def encode_with_features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Codes and features together; a model that computes both in one pass overrides this."""
+        return self.encode(x), self.features(x)
+
     def learned_state(self) -> dict[str, np.ndarray]:
         """The learned arrays (trailing-underscore attributes), for saving without pickle."""
         return {key: value for key, value in vars(self).items() if key.endswith("_") and isinstance(value, np.ndarray)}

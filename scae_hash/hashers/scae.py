@@ -104,6 +104,10 @@ class SCAEHasher(Hasher):
     def features(self, x: np.ndarray) -> np.ndarray:
         return self._predict(x)["features"].astype(np.float32)
 
+    def encode_with_features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        outputs = self._predict(x)
+        return (outputs["codes"] > 0).astype(np.uint8), outputs["features"].astype(np.float32)
+
     def save(self, path: str | Path) -> None:
         """Save the fine-tuned model (with its config, bits and seed) as a ``.keras`` file."""
         path = Path(path)
