@@ -44,9 +44,18 @@ def metric_vs_bits(frame: pd.DataFrame, metric: str, ylabel: str) -> plt.Figure:
         ax.set(title=DATASET_LABELS.get(dataset, dataset), xlabel="bits", ylabel=ylabel)
         ax.set_xticks(sorted(frame["bits"].unique()))
         ax.grid(alpha=0.3)
-    panels[datasets[0]].legend(fontsize=8)
-    fig.tight_layout()
+    _legend(fig, panels)
     return fig
+
+
+def _legend(fig: plt.Figure, panels: dict) -> None:
+    """One legend for all panels, beside them, so that it hides no data."""
+    entries = {}
+    for ax in panels.values():
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    fig.tight_layout()
+    fig.legend(entries.values(), entries.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
 
 
 def load_curves(rows: pd.DataFrame) -> list[dict]:
@@ -68,8 +77,7 @@ def curves_at_bits(curves: list[dict], bits: int, x_key: str | None, y_key: str,
     for dataset, ax in panels.items():
         ax.set(title=f"{DATASET_LABELS.get(dataset, dataset)}, {bits} bits", xlabel=xlabel, ylabel=ylabel)
         ax.grid(alpha=0.3)
-    panels[datasets[0]].legend(fontsize=8)
-    fig.tight_layout()
+    _legend(fig, panels)
     return fig
 
 
@@ -79,6 +87,6 @@ def save_figure(fig: plt.Figure, folder: str | Path, name: str) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.{suffix}" for suffix in ("pdf", "png")]
     for path in paths:
-        fig.savefig(path, dpi=150, metadata={"CreationDate": None} if path.suffix == ".pdf" else None)
+        fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"CreationDate": None} if path.suffix == ".pdf" else None)
     plt.close(fig)
     return paths
