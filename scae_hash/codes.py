@@ -125,12 +125,18 @@ def hamming_distances(query_bits: np.ndarray, database_bits: np.ndarray) -> np.n
     return hamming_distances_packed(query_words, database_words, out=out)
 
 
-def _packed_pair(query_bits: np.ndarray, database_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.dtype]:
-    """Validate both code sets, check they have the same length, and pack them into words."""
+def validate_pair(query_bits: np.ndarray, database_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate both code sets and check that they have the same length."""
     query_bits = validate_bits(query_bits, "query codes")
     database_bits = validate_bits(database_bits, "database codes")
     if query_bits.shape[1] != database_bits.shape[1]:
         raise CodesFileError(
             f"query codes have {query_bits.shape[1]} bits but database codes have {database_bits.shape[1]}"
         )
+    return query_bits, database_bits
+
+
+def _packed_pair(query_bits: np.ndarray, database_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+    """Validate both code sets and pack them into words."""
+    query_bits, database_bits = validate_pair(query_bits, database_bits)
     return pack_words(query_bits), pack_words(database_bits), distance_dtype(query_bits.shape[1])

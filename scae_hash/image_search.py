@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from scae_hash.codes import pack_bits, unpack_bits
+from scae_hash.codes import hamming_distances, pack_bits, unpack_bits
 from scae_hash.errors import DataError
 from scae_hash.hashers import BASELINES, Hasher, make_baseline
 from scae_hash.index import HammingIndex, HashBuckets, two_stage_search
@@ -122,7 +122,7 @@ def search(index: ImageIndex, query_paths: list[Path], *, k: int = 10, radius: i
         results = []
         for bits in query_bits:
             ids = buckets.lookup(bits, radius)
-            distances = (index.bits[ids] != bits).sum(axis=1)
+            distances = hamming_distances(bits[None, :], index.bits[ids])[0]
             order = np.argsort(distances, kind="stable")[:k]
             results.append([(index.paths[i], float(d)) for i, d in zip(ids[order], distances[order])])
         return results

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from scae_hash.codes import distance_dtype, hamming_distances_packed, pack_words, validate_bits
+from scae_hash.codes import distance_dtype, hamming_distances_packed, pack_words, validate_pair
 from scae_hash.errors import CodesFileError, ConfigError
 
 DEFAULT_MAP_AT = (1000,)
@@ -296,12 +296,7 @@ def evaluate_codes(
 
     `chunk_size` (queries per chunk) and `n_threads` change speed and memory, never results.
     """
-    query_bits = validate_bits(query_bits, "query codes")
-    database_bits = validate_bits(database_bits, "database codes")
-    if query_bits.shape[1] != database_bits.shape[1]:
-        raise CodesFileError(
-            f"query codes have {query_bits.shape[1]} bits but database codes have {database_bits.shape[1]}"
-        )
+    query_bits, database_bits = validate_pair(query_bits, database_bits)
     query_labels, database_labels = _compact_labels(
         query_labels, database_labels, len(query_bits), len(database_bits)
     )
