@@ -55,9 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add_run_options(sub: argparse.ArgumentParser, default_bits: list[int]) -> None:
+    def add_run_options(sub: argparse.ArgumentParser, default_bits: list[int], bits_help: str = "%(default)s") -> None:
         sub.add_argument("--bits", type=bits_value, nargs="+", default=default_bits,
-                         help=f"code lengths ({MIN_BITS}..{MAX_BITS}; default: %(default)s)")
+                         help=f"code lengths ({MIN_BITS}..{MAX_BITS}; default: {bits_help})")
         sub.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
         sub.add_argument("--split-seed", type=int, default=0,
                          help="seed of the protocol's query/database split (default: 0, the reported one)")
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Greedy layer-wise pretraining, then fine-tuning of the hash layer; "
                                 "evaluates under PROTOCOL.md like `baseline`.")
     train.add_argument("--config", required=True, help="YAML config, e.g. experiments/configs/mnist.yaml")
-    add_run_options(train, [])
+    add_run_options(train, [], bits_help="the config's bits")
     train.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                        help="override a config value, e.g. --set finetune.epochs=3 (repeatable)")
     train.add_argument("--subset", type=positive_int, help="train on N training images only (smoke runs)")

@@ -77,6 +77,9 @@ class LossConfig:
     # images in PCA space (mined without labels, see scae_hash.model.neighbours); 0 means a
     # second augmented view of the image itself (SimCLR).
     neighbours: int = 0
+    # With neighbours: re-mine them in the model's own feature space every this many epochs
+    # (0: PCA neighbours throughout).
+    remine_every: int = 0
 
 
 @dataclass
@@ -258,7 +261,7 @@ def _validate(config: SCAEConfig, source: str) -> None:
         if not stage.learning_rate > 0:
             fail(f"'{section}.learning_rate' must be > 0, got {stage.learning_rate}")
 
-    weights = {term: w for term, w in dataclasses.asdict(config.loss).items() if term not in ("temperature", "neighbours")}
+    weights = {term: w for term, w in dataclasses.asdict(config.loss).items() if term not in ("temperature", "neighbours", "remine_every")}
     for term, weight in weights.items():
         if weight < 0:
             fail(f"loss weight 'loss.{term}' must be >= 0, got {weight}")
@@ -268,6 +271,8 @@ def _validate(config: SCAEConfig, source: str) -> None:
         fail(f"'loss.temperature' must be > 0, got {config.loss.temperature}")
     if config.loss.neighbours < 0:
         fail(f"'loss.neighbours' must be >= 0 (0: augmented views only), got {config.loss.neighbours}")
+    if config.loss.remine_every < 0:
+        fail(f"'loss.remine_every' must be >= 0 (0: never), got {config.loss.remine_every}")
 
     augment = config.augment
     for name in ("max_shift", "zoom", "color_jitter"):

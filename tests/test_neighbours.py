@@ -30,3 +30,47 @@ def test_pairs_cover_every_image_once_per_epoch_with_a_neighbour_partner():
         assert all(p in neighbours[a] for a, p in zip(anchor_ids, partner_ids))
         seen += list(anchor_ids)
     assert sorted(seen) == list(range(10))
+
+
+def test_remining_uses_the_models_own_features():
+    import keras
+
+    from scae_hash.config import SCAEConfig
+    from scae_hash.model.hashing_model import HashingModel
+    from scae_hash.model.neighbours import RemineNeighbours, nearest_by_cosine
+
+    config = SCAEConfig.from_dict(
+        {"dataset": "mnist", "model": {"block_channels": [4], "scales": [1.0], "fused_depths": [1], "feature_dim": 8}}
+    )
+    keras.utils.set_random_seed(0)
+    model = HashingModel(config.to_dict(), 8)
+    images = np.random.default_rng(0).random((64, 28, 28, 1), dtype=np.float32)
+    pairs = NeighbourPairs(images, np.zeros((64, 3), dtype=np.int64), batch_size=16, seed=0)
+    remine = RemineNeighbours(pairs, k=3, every=2)
+    remine.set_model(model)
+
+    remine.on_epoch_begin(0)
+    remine.on_epoch_begin(1)
+    assert not pairs.neighbours.any()  # not yet: epochs 2, 4, ... re-mine
+    remine.on_epoch_begin(2)
+    features = np.asarray(model.predict(images, verbose=0)["features"])
+    np.testing.assert_array_equal(pairs.neighbours, nearest_by_cosine(features, 3))
+
+
+def test_a_resumed_run_remines_at_once():
+    from scae_hash.model.neighbours import RemineNeighbours
+
+    class FakeModel:
+        calls = 0
+
+        def predict(self, images, **kwargs):
+            FakeModel.calls += 1
+            return {"features": np.eye(len(images), dtype=np.float32) + 1}
+
+    pairs = NeighbourPairs(np.zeros((5, 2, 2, 1), np.float32), np.zeros((5, 2), np.int64), batch_size=2, seed=0)
+    remine = RemineNeighbours(pairs, k=2, every=2)
+    remine.set_model(FakeModel())
+    remine.on_epoch_begin(3)  # resumed after epoch 2: its mined neighbours were lost
+    assert FakeModel.calls == 1
+    remine.on_epoch_begin(4)
+    assert FakeModel.calls == 2

@@ -10,7 +10,7 @@ import numpy as np
 
 from scae_hash.config import SCAEConfig
 from scae_hash.model.hashing_model import HashingModel
-from scae_hash.model.neighbours import NeighbourPairs, mine_neighbours
+from scae_hash.model.neighbours import NeighbourPairs, RemineNeighbours, mine_neighbours
 from scae_hash.model.stages import announce, progress_on_stderr, cosine_schedule, fit_verbosity, stage_callbacks
 
 
@@ -33,11 +33,14 @@ def finetune(
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
     model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
-    schedule = [cosine_schedule(settings.learning_rate, settings.epochs)] if settings.schedule == "cosine" else []
+    extra = [cosine_schedule(settings.learning_rate, settings.epochs)] if settings.schedule == "cosine" else []
     if config.loss.neighbours > 0 and model.uses_two_views:
         announce(progress, f"{stage}: mining {config.loss.neighbours} neighbours per image (PCA + cosine)")
         neighbours = mine_neighbours(images, config.loss.neighbours, seed)
-        batches = {"x": NeighbourPairs(images, neighbours, settings.batch_size, seed)}
+        pairs = NeighbourPairs(images, neighbours, settings.batch_size, seed)
+        batches = {"x": pairs}
+        if config.loss.remine_every > 0:
+            extra.append(RemineNeighbours(pairs, config.loss.neighbours, config.loss.remine_every))
     else:
         batches = {"x": images, "batch_size": settings.batch_size, "shuffle": True}
     with progress_on_stderr():
@@ -45,6 +48,6 @@ def finetune(
             **batches,
             epochs=settings.epochs,
             verbose=fit_verbosity(progress),
-            callbacks=[*stage_callbacks(run_dir, stage, resume=resume), *schedule, *callbacks],
+            callbacks=[*stage_callbacks(run_dir, stage, resume=resume), *extra, *callbacks],
         )
     return time.perf_counter() - started

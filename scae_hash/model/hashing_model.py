@@ -99,11 +99,13 @@ class HashingModel(keras.Model):
         return features, self.hash_head(features)
 
     def call(self, images, training: bool = False):
-        if not training:
+        # Training batches are images, or (images, partners) with neighbour positives; a pair
+        # always takes the training road (JAX's trainer builds on a batch with training=False).
+        pair = isinstance(images, (tuple, list))
+        if not training and not pair:
             features, codes = self._embed(images)
             return {"features": features, "codes": codes}
-        # Training batches are images, or (images, partners) with neighbour positives.
-        images, partners = images if isinstance(images, (tuple, list)) else (images, images)
+        images, partners = images if pair else (images, images)
         augment = self.augmenter or (lambda batch: batch)
         views = [augment(images), augment(partners)] if self.uses_two_views else [augment(images)]
         features, codes = self._embed(ops.concatenate(views, axis=0))
