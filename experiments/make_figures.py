@@ -6,7 +6,7 @@
 import argparse
 
 from scae_hash import plots
-from scae_hash.results import read_results
+from scae_hash.results import main_rows, read_results
 
 
 def main() -> None:
@@ -15,7 +15,7 @@ def main() -> None:
     parser.add_argument("--out", default="thesis_figures")
     parser.add_argument("--curve-bits", type=int, default=64, help="code length of the curve figures")
     args = parser.parse_args()
-    frame = read_results(args.results)
+    frame = main_rows(read_results(args.results))
     written = []
     written += plots.save_figure(plots.metric_vs_bits(frame, "map", "mAP"), args.out, "map_vs_bits")
     written += plots.save_figure(plots.metric_vs_bits(frame, "p_r2", "precision (Hamming radius ≤ 2)"),

@@ -6,7 +6,7 @@
 import argparse
 from pathlib import Path
 
-from scae_hash.results import read_results, summary_table, to_latex, to_markdown
+from scae_hash.results import ablation_table, read_results, summary_table, to_latex, to_markdown
 
 METRICS = {"map": "mAP", "map_at_1000": "mAP@1000", "map_tie_aware": "tie-aware mAP",
            "precision_at_1000": "precision@1000", "p_r2": "precision within Hamming radius 2"}
@@ -21,6 +21,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     commits = ", ".join(sorted(frame["commit"].astype(str).str[:12].unique()))
+    provenance = f"Made by experiments/make_tables.py from {', '.join(args.results)} (commits {commits})."
     for metric, title in METRICS.items():
         markdown, latex = [], []
         for dataset in sorted(frame["dataset"].unique()):
@@ -28,12 +29,25 @@ def main() -> None:
             caption = f"{title} on {dataset} (PROTOCOL.md, split seed 0; mean ± std over training seeds)"
             markdown.append(f"### {caption}\n\n{to_markdown(table)}\n")
             latex.append(to_latex(table, caption))
-        provenance = f"Made by experiments/make_tables.py from {', '.join(args.results)} (commits {commits})."
         (out / f"{metric}.md").write_text("\n".join(markdown) + f"\n{provenance}\n")
         (out / f"{metric}.tex").write_text(f"% {provenance}\n" + "\n\n".join(latex) + "\n")
         if metric == "map":
             print("\n".join(markdown))
+    write_ablation_tables(frame, out, provenance)
     print(f"tables written to {out}/")
+
+
+def write_ablation_tables(frame, out: Path, provenance: str) -> None:
+    """One table per data set with SCAE config variants beyond its own config."""
+    scae = frame[frame["method"] == "scae"]
+    for dataset in sorted(scae["dataset"].unique()):
+        if scae.loc[scae["dataset"] == dataset, "variant"].nunique() < 2:
+            continue
+        table = ablation_table(frame, "map", dataset)
+        caption = f"SCAE-hash ablations, mAP on {dataset} (each variant is a config in experiments/configs/)"
+        (out / f"ablations_{dataset}.md").write_text(f"### {caption}\n\n{to_markdown(table)}\n\n{provenance}\n")
+        (out / f"ablations_{dataset}.tex").write_text(f"% {provenance}\n{to_latex(table, caption)}\n")
+        print(f"### {caption}\n\n{to_markdown(table)}\n")
 
 
 if __name__ == "__main__":

@@ -156,11 +156,11 @@ def run_train_command(args: argparse.Namespace) -> list[dict]:
                           progress=not args.quiet)
 
     return run_protocol_grid(args, [config.dataset], [("scae", bits) for bits in bits_list], make=make,
-                             results_file="scae.csv", config=config.to_dict(), subset=args.subset)
+                             results_file="scae.csv", config=config.to_dict(), subset=args.subset, variant=run_name)
 
 
 def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: dict | None = None,
-                      subset: int | None = None) -> list[dict]:
+                      subset: int | None = None, variant: str = "") -> list[dict]:
     """Run every (method, bits) on every data set through the shared evaluation road."""
     from scae_hash.codes_file import save_codes
     from scae_hash.data import load_dataset
@@ -185,12 +185,15 @@ def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: 
             outcome = run_hasher(make(method, bits), dataset, split, method=method, protocol=protocol,
                                  split_seed=args.split_seed, config=config, progress=not args.quiet)
             outcome.row["split_file"] = str(split_file)
+            if variant:
+                for row in (outcome.row, outcome.feature_row or {}):
+                    row["variant"] = variant
             if args.codes_out:
                 path = codes_path(args.codes_out, n_runs, method=method, dataset=dataset.name, bits=bits, seed=args.seed)
                 save_codes(path, outcome.codes)
                 outcome.row["codes_file"] = str(path)
             if not args.no_save:
-                run_name = f"{method}-{dataset.name}-{bits}b-seed{args.seed}"
+                run_name = f"{method}-{variant or dataset.name}-{bits}b-seed{args.seed}"
                 outcome.row["curves_file"] = str(save_curves(
                     Path(args.results_dir) / "curves" / f"{run_name}.json", outcome.metrics, outcome.row))
             run_rows = [outcome.row] + ([outcome.feature_row] if outcome.feature_row else [])

@@ -93,7 +93,9 @@ def save_curves(path: str | os.PathLike, metrics, row: dict) -> Path:
     return path
 
 
-RUN_KEYS = ["method", "dataset", "protocol", "bits", "seed", "split_seed"]
+# `variant` names the config a SCAE row came from (its file stem, plus a hash of any --set
+# overrides): the data-set configs make the main tables, the others (ablations) their own.
+RUN_KEYS = ["method", "variant", "dataset", "protocol", "bits", "seed", "split_seed"]
 
 
 def read_results(paths: list[str | os.PathLike]) -> pd.DataFrame:
@@ -102,13 +104,29 @@ def read_results(paths: list[str | os.PathLike]) -> pd.DataFrame:
     if not frames:
         raise FileNotFoundError(f"no result files among: {', '.join(map(str, paths))}")
     frame = pd.concat(frames, ignore_index=True)
+    frame["variant"] = frame["variant"].fillna("").astype(str) if "variant" in frame else ""
     return frame.drop_duplicates(subset=RUN_KEYS, keep="last").reset_index(drop=True)
+
+
+def main_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the main comparison: baselines, and SCAE runs of a data set's own config."""
+    return frame[(frame["variant"] == "") | (frame["variant"] == frame["dataset"])]
+
+
+def ablation_table(frame: pd.DataFrame, metric: str, dataset: str, method: str = "scae") -> pd.DataFrame:
+    """Config variants x bits of 'mean ± std' over seeds, for one method on one data set."""
+    rows = frame[(frame["method"] == method) & (frame["dataset"] == dataset)]
+    return _mean_std_cells(rows, "variant", metric)
 
 
 def summary_table(frame: pd.DataFrame, metric: str, dataset: str) -> pd.DataFrame:
     """Methods x bits of 'mean ± std' over seeds (std only when there are several seeds)."""
-    rows = frame[frame["dataset"] == dataset]
-    stats = rows.groupby(["method", "bits"])[metric].agg(["mean", "std", "count"])
+    rows = main_rows(frame)
+    return _mean_std_cells(rows[rows["dataset"] == dataset], "method", metric)
+
+
+def _mean_std_cells(rows: pd.DataFrame, by: str, metric: str) -> pd.DataFrame:
+    stats = rows.groupby([by, "bits"])[metric].agg(["mean", "std", "count"])
     cells = stats.apply(
         lambda s: f"{s['mean']:.4f}" + (f" ± {s['std']:.4f}" if s["count"] > 1 else ""), axis=1
     )
@@ -116,7 +134,7 @@ def summary_table(frame: pd.DataFrame, metric: str, dataset: str) -> pd.DataFram
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    header = ["method", *map(str, table.columns)]
+    header = [table.index.name or "method", *map(str, table.columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join([str(method), *row]) + " |" for method, row in zip(table.index, table.values)]
     return "\n".join(lines)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from scae_hash import plots
-from scae_hash.results import read_results, summary_table, to_latex, to_markdown
+from scae_hash.results import ablation_table, read_results, summary_table, to_latex, to_markdown
 
 
 def saved_rows(tmp_path):
@@ -44,3 +44,16 @@ def test_figures_written_as_pdf_and_png(tmp_path):
     assert [p.name for p in written] == ["map.pdf", "map.png", "pn.pdf", "pn.png"]
     assert all(p.stat().st_size > 1000 for p in written)
     assert np.isclose(frame["map"].max(), 0.7)
+
+
+def test_ablation_variants_get_their_own_table_and_stay_out_of_the_main_one(tmp_path):
+    rows = pd.read_csv(saved_rows(tmp_path))
+    ablation = rows[rows["method"] == "scae"].assign(variant="mnist_no_pretrain", map=0.1)
+    main = rows.assign(variant=np.where(rows["method"] == "scae", "mnist", ""))
+    path = tmp_path / "with_ablations.csv"
+    pd.concat([main, ablation]).to_csv(path, index=False)
+    frame = read_results([path])
+    assert summary_table(frame, "map", "mnist").loc["scae", 16] == "0.6500 ± 0.0707"
+    table = ablation_table(frame, "map", "mnist")
+    assert list(table.index) == ["mnist", "mnist_no_pretrain"] and table.loc["mnist_no_pretrain", 32] == "0.1000 ± 0.0000"
+    assert to_markdown(table).startswith("| variant |")
