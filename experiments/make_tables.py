@@ -38,17 +38,17 @@ def main() -> None:
 
 
 def write_ablation_tables(frame, out: Path, provenance: str) -> None:
-    """One table per data set with SCAE config variants beyond its own config."""
+    """One table per data set and protocol with SCAE config variants beyond its own config."""
     scae = frame[frame["method"] == "scae"]
-    for dataset in sorted(scae["dataset"].unique()):
-        if scae.loc[scae["dataset"] == dataset, "variant"].nunique() < 2:
+    for (dataset, protocol), rows in scae.groupby(["dataset", "protocol"]):
+        if rows["variant"].nunique() < 2:
             continue
-        table = ablation_table(frame, "map", dataset)
-        caption = f"SCAE-hash ablations, mAP on {dataset} (each variant is a config in experiments/configs/)"
-        (out / f"ablations_{dataset}.md").write_text(f"### {caption}\n\n{to_markdown(table)}\n\n{provenance}\n")
-        (out / f"ablations_{dataset}.tex").write_text(f"% {provenance}\n{to_latex(table, caption)}\n")
+        table = ablation_table(frame, "map", dataset, protocol)
+        caption = f"SCAE-hash ablations, mAP on {protocol} (each variant is a config in experiments/configs/)"
+        name = "ablations_" + "".join(c if c.isalnum() else "_" for c in protocol).strip("_")
+        (out / f"{name}.md").write_text(f"### {caption}\n\n{to_markdown(table)}\n\n{provenance}\n")
+        (out / f"{name}.tex").write_text(f"% {provenance}\n{to_latex(table, caption)}\n")
         print(f"### {caption}\n\n{to_markdown(table)}\n")
-
 
 if __name__ == "__main__":
     main()

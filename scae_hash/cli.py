@@ -149,7 +149,8 @@ def run_train_command(args: argparse.Namespace) -> list[dict]:
     run_name = Path(args.config).stem
     if args.set:  # a run with overrides must not resume or reuse another run's models
         run_name += "-" + hashlib.sha1("\n".join(args.set).encode()).hexdigest()[:8]
-    run_dir = Path(args.run_dir) / f"{run_name}-seed{args.seed}"
+    subset = f"-subset{args.subset}" if args.subset else ""  # never resume a full run from a smoke run
+    run_dir = Path(args.run_dir) / f"{run_name}{subset}-seed{args.seed}"
 
     def make(method: str, bits: int):
         return SCAEHasher(bits, args.seed, config=config, run_dir=run_dir, resume=args.resume,

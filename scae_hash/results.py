@@ -109,13 +109,15 @@ def read_results(paths: list[str | os.PathLike]) -> pd.DataFrame:
 
 
 def main_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows of the main comparison: baselines, and SCAE runs of a data set's own config."""
-    return frame[(frame["variant"] == "") | (frame["variant"] == frame["dataset"])]
+    """Rows of the main comparison: trained on the full training set, baselines and SCAE
+    runs of a data set's own config."""
+    own_config = (frame["variant"] == "") | (frame["variant"] == frame["dataset"])
+    return frame[own_config & (frame["protocol"] == frame["dataset"])]
 
 
-def ablation_table(frame: pd.DataFrame, metric: str, dataset: str, method: str = "scae") -> pd.DataFrame:
-    """Config variants x bits of 'mean ± std' over seeds, for one method on one data set."""
-    rows = frame[(frame["method"] == method) & (frame["dataset"] == dataset)]
+def ablation_table(frame: pd.DataFrame, metric: str, dataset: str, protocol: str, method: str = "scae") -> pd.DataFrame:
+    """Config variants x bits of 'mean ± std' over seeds, for one method, data set and protocol."""
+    rows = frame[(frame["method"] == method) & (frame["dataset"] == dataset) & (frame["protocol"] == protocol)]
     return _mean_std_cells(rows, "variant", metric)
 
 

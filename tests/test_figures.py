@@ -54,6 +54,9 @@ def test_ablation_variants_get_their_own_table_and_stay_out_of_the_main_one(tmp_
     pd.concat([main, ablation]).to_csv(path, index=False)
     frame = read_results([path])
     assert summary_table(frame, "map", "mnist").loc["scae", 16] == "0.6500 ± 0.0707"
-    table = ablation_table(frame, "map", "mnist")
+    smoke = rows.assign(protocol="mnist (train subset 2000)", map=0.0)
+    pd.concat([main, ablation, smoke]).to_csv(path, index=False)
+    assert summary_table(read_results([path]), "map", "mnist").loc["scae", 16] == "0.6500 ± 0.0707"
+    table = ablation_table(frame, "map", "mnist", "mnist")
     assert list(table.index) == ["mnist", "mnist_no_pretrain"] and table.loc["mnist_no_pretrain", 32] == "0.1000 ± 0.0000"
     assert to_markdown(table).startswith("| variant |")
