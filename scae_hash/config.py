@@ -60,6 +60,9 @@ class FinetuneConfig:
     batch_size: int = 256
     learning_rate: float = 1e-3
     schedule: Literal["constant", "cosine"] = "cosine"
+    # After the last epoch, "itq" sets the hash head from ITQ of the learned features
+    # (scae_hash.model.head_init); "trained" keeps the jointly trained head.
+    hash_head: Literal["trained", "itq"] = "trained"
 
 
 @dataclass

@@ -120,3 +120,14 @@ def test_same_seed_same_codes(images: np.ndarray):
 def test_rejects_images_of_the_wrong_shape(images: np.ndarray):
     with pytest.raises(DataError, match="28, 28, 1"):
         SCAEHasher(16, config=tiny_config(), progress=False).fit(np.zeros((4, 32, 32, 3), np.float32))
+
+
+def test_itq_hash_head_gives_the_codes_of_itq_on_the_learned_features(images: np.ndarray):
+    from scae_hash.hashers.shallow import ITQ
+
+    config = tiny_config(pretrain={"enabled": False}, finetune={"hash_head": "itq"}, loss={"neighbours": 3})
+    hasher = SCAEHasher(16, seed=0, config=config, progress=False).fit(images[:512])
+    bits, features = hasher.encode_with_features(images[:300])
+    expected = ITQ(16, seed=0).fit(hasher.features(images[:512])).encode(features)
+    assert (bits == expected).mean() > 0.999
+    assert 0.2 < bits.mean() < 0.8

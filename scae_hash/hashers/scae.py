@@ -15,6 +15,7 @@ from scae_hash.errors import ConfigError, DataError
 from scae_hash.hashers.base import Hasher
 from scae_hash.model.finetune import finetune
 from scae_hash.model.hashing_model import HashingModel
+from scae_hash.model.head_init import set_head_from_itq
 from scae_hash.model.pretrain import pretrain_blocks, pretraining_key
 from scae_hash.model.stages import announce
 
@@ -93,6 +94,9 @@ class SCAEHasher(Hasher):
             progress=self.progress,
             callbacks=tuple(callbacks),
         )
+        if self.config.finetune.hash_head == "itq":
+            announce(self.progress, f"hash head: ITQ on the learned features of {len(x)} images")
+            set_head_from_itq(model, x, self.seed)
         self.model_ = model
         if self.model_path is not None:
             self.save(self.model_path)
