@@ -13,15 +13,11 @@ import time
 import pytest
 import yaml
 
+from test_scae import TINY
+
 from scae_hash.codes_file import load_codes
 
-TINY_CONFIG = {
-    "dataset": "mnist",
-    "model": {"block_channels": [4, 8], "scales": [1.0, 0.5], "fused_depths": [1, 2], "feature_dim": 16},
-    "pretrain": {"epochs_per_block": 1, "batch_size": 128},
-    "finetune": {"epochs": 1, "batch_size": 128},
-    "loss": {"neighbours": 3, "remine_every": 1},
-}
+TINY_CONFIG = {**TINY, "loss": {"neighbours": 3, "remine_every": 1}}
 BACKENDS = [
     pytest.param(name, marks=pytest.mark.skipif(importlib.util.find_spec(name) is None, reason=f"{name} not installed"))
     for name in ("tensorflow", "jax")

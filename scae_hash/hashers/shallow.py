@@ -96,8 +96,7 @@ class ITQ(_PixelHasher):
         return self
 
     def encode(self, x: np.ndarray) -> np.ndarray:
-        weights, bias = self.linear_map()
-        return _to_bits(_flatten(x) @ weights + bias)
+        return _to_bits((self._centre(x) @ self.components_) @ self.rotation_)
 
     def linear_map(self) -> tuple[np.ndarray, np.ndarray]:
         """(weights, bias) with bits = (x @ weights + bias > 0): ITQ as one Dense layer."""

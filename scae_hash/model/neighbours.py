@@ -79,11 +79,10 @@ class RemineNeighbours(keras.callbacks.Callback):
     def __init__(self, pairs: NeighbourPairs, k: int, every: int, batch_size: int = 1024) -> None:
         super().__init__()
         self.pairs, self.k, self.every, self.batch_size = pairs, k, every, batch_size
-        self.first_epoch: int | None = None
+        self.started = False
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
-        resumed = self.first_epoch is None and epoch >= self.every
-        self.first_epoch = epoch if self.first_epoch is None else self.first_epoch
-        if resumed or (epoch > 0 and epoch % self.every == 0):
+        first_epoch_of_this_fit, self.started = not self.started, True
+        if epoch >= self.every and (first_epoch_of_this_fit or epoch % self.every == 0):
             features = self.model.predict(self.pairs.images, batch_size=self.batch_size, verbose=0)["features"]
             self.pairs.neighbours = nearest_by_cosine(np.asarray(features), self.k)
