@@ -43,6 +43,11 @@ class ModelConfig:
     pool_grid: int = 2
     feature_dim: int = 256
     decoder_input: Literal["codes", "features"] = "codes"
+    # The continuous features the fitted model exports (re-ranking, the ITQ head): the
+    # "projection" the contrastive loss acts on, or the "hidden" layer before it (SimCLR keeps
+    # the layer before its projection head; measured better on Fashion-MNIST). Training is the
+    # same either way; "hidden" needs finetune.hash_head: itq, the trained head reads the projection.
+    representation: Literal["projection", "hidden"] = "projection"
 
 
 @dataclass
@@ -253,6 +258,9 @@ def _validate(config: SCAEConfig, source: str) -> None:
                 f"images to {side} px, too small for {depth} stride-2 blocks "
                 f"(needs >= {2**depth} px to keep a feature map)"
             )
+
+    if model.representation == "hidden" and config.finetune.hash_head != "itq":
+        fail("'model.representation: hidden' needs 'finetune.hash_head: itq' (the trained head reads the projection)")
 
     for section in ("pretrain", "finetune"):
         stage = getattr(config, section)

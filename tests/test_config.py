@@ -47,6 +47,13 @@ def test_negative_loss_weight(tmp_path: Path):
     fails_with(tmp_path, {"dataset": "mnist", "loss": {"balance": -0.1}}, "loss.balance", ">= 0")
 
 
+def test_hidden_representation_needs_the_itq_head(tmp_path: Path):
+    mapping = {"dataset": "mnist", "model": {"representation": "hidden"}}
+    fails_with(tmp_path, mapping, "model.representation", "finetune.hash_head: itq")
+    mapping["finetune"] = {"hash_head": "itq"}
+    load_config(write(tmp_path, mapping))
+
+
 @pytest.mark.parametrize("bits", [4, 300])
 def test_bits_out_of_range(tmp_path: Path, bits: int):
     fails_with(tmp_path, {"dataset": "mnist", "bits": [32, bits]}, "bits", "8..256", str(bits))

@@ -131,3 +131,18 @@ def test_itq_hash_head_gives_the_codes_of_itq_on_the_learned_features(images: np
     expected = ITQ(16, seed=0).fit(hasher.features(images[:512])).encode(features)
     assert (bits == expected).mean() > 0.999
     assert 0.2 < bits.mean() < 0.8
+
+
+def test_hidden_representation_exports_the_layer_before_the_projection(images: np.ndarray):
+    config = tiny_config(
+        pretrain={"enabled": False},
+        finetune={"hash_head": "itq"},
+        model={"representation": "hidden"},
+        loss={"neighbours": 3},
+    )
+    hasher = SCAEHasher(16, seed=0, config=config, progress=False).fit(images[:512])
+    model = hasher.model_
+    hidden_layer, _ = model.feature_head.layers
+    expected = keras.ops.convert_to_numpy(hidden_layer(model.encoder(images[:64])))
+    np.testing.assert_allclose(hasher.features(images[:64]), expected, rtol=1e-5, atol=1e-6)
+    assert 0.2 < hasher.encode(images[:300]).mean() < 0.8

@@ -6,7 +6,9 @@ codes h, a similarity-preserving term makes the codes keep the features' neighbo
 the decoder reconstructs the clean image from the first view's codes (or features). All
 terms live in ``compute_loss`` (no backend-specific ``train_step``) and each is tracked as a
 metric, so ``CSVLogger`` writes one column per term and epoch. At inference the model maps
-images to ``{"features", "codes"}``; bits are ``codes > 0``.
+images to ``{"features", "codes"}``; bits are ``codes > 0``. The exported features are the
+projection the metric terms shaped, or (``model.representation: hidden``) the layer before it,
+which then also feeds the ITQ-set hash head.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class HashingModel(keras.Model):
         self.term_weights = {term: getattr(config.loss, term) for term in LOSS_TERMS}
         self.temperature = config.loss.temperature
         self.decoder_input = config.model.decoder_input
+        self.representation = config.model.representation
         # The metric terms compare two views; without them one view is enough.
         self.uses_two_views = config.loss.contrastive > 0 or config.loss.similarity > 0
 
@@ -94,8 +97,12 @@ class HashingModel(keras.Model):
         self.decoder.build((None, width))
         self.built = True
 
-    def _embed(self, images):
-        features = self.feature_head(self.encoder(images))
+    def _embed(self, images, training: bool):
+        hidden_layer, projection_layer = self.feature_head.layers
+        hidden = hidden_layer(self.encoder(images))
+        features = projection_layer(hidden)
+        if not training and self.representation == "hidden":
+            features = hidden
         return features, self.hash_head(features)
 
     def call(self, images, training: bool = False):
@@ -103,12 +110,12 @@ class HashingModel(keras.Model):
         # always takes the training road (JAX's trainer builds on a batch with training=False).
         pair = isinstance(images, (tuple, list))
         if not training and not pair:
-            features, codes = self._embed(images)
+            features, codes = self._embed(images, training=False)
             return {"features": features, "codes": codes}
         images, partners = images if pair else (images, images)
         augment = self.augmenter or (lambda batch: batch)
         views = [augment(images), augment(partners)] if self.uses_two_views else [augment(images)]
-        features, codes = self._embed(ops.concatenate(views, axis=0))
+        features, codes = self._embed(ops.concatenate(views, axis=0), training=True)
         outputs = {"features": features, "codes": codes}
         if self.term_weights["reconstruction"] > 0:
             n = ops.shape(images)[0]
