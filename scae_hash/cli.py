@@ -194,7 +194,8 @@ def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: 
                 save_codes(path, outcome.codes)
                 outcome.row["codes_file"] = str(path)
             if not args.no_save:
-                run_name = f"{method}-{variant or dataset.name}-{bits}b-seed{args.seed}"
+                # A subset run must not overwrite the curves of the full run it is a cheap copy of.
+                run_name = f"{method}-{variant or dataset.name}-{bits}b-seed{args.seed}" + (f"-subset{subset}" if subset else "")
                 outcome.row["curves_file"] = str(save_curves(
                     Path(args.results_dir) / "curves" / f"{run_name}.json", outcome.metrics, outcome.row))
             run_rows = [outcome.row] + ([outcome.feature_row] if outcome.feature_row else [])

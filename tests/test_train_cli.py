@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -40,6 +41,7 @@ def test_tiny_train_run_end_to_end(tmp_path, real_data_dir, backend):
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [(row["method"], row["bits"]) for row in rows] == [("scae", 16), ("scae-features", 16)]
     assert 0.1 < rows[0]["map"] <= 1
+    assert Path(rows[0]["curves_file"]).name == "scae-tiny-16b-seed0-subset2000.json"  # never the full run's
     loaded = load_codes(codes)
     assert loaded.query.bits.shape == (1000, 16) and loaded.database.bits.shape == (69000, 16)
     assert any((tmp_path / "runs").rglob("model_16.keras"))
