@@ -149,8 +149,8 @@ def run_train_command(args: argparse.Namespace) -> list[dict]:
     run_name = Path(args.config).stem
     if args.set:  # a run with overrides must not resume or reuse another run's models
         run_name += "-" + hashlib.sha1("\n".join(args.set).encode()).hexdigest()[:8]
-    subset = f"-subset{args.subset}" if args.subset else ""  # never resume a full run from a smoke run
-    run_dir = Path(args.run_dir) / f"{run_name}{subset}-seed{args.seed}"
+    # never resume a full run from a smoke run
+    run_dir = Path(args.run_dir) / f"{run_name}{subset_suffix(args.subset)}-seed{args.seed}"
 
     def make(method: str, bits: int):
         return SCAEHasher(bits, args.seed, config=config, run_dir=run_dir, resume=args.resume,
@@ -158,6 +158,11 @@ def run_train_command(args: argparse.Namespace) -> list[dict]:
 
     return run_protocol_grid(args, [config.dataset], [("scae", bits) for bits in bits_list], make=make,
                              results_file="scae.csv", config=config.to_dict(), subset=args.subset, variant=run_name)
+
+
+def subset_suffix(subset: int | None) -> str:
+    """Marks the names of a training-subset run's files apart from the full run's."""
+    return f"-subset{subset}" if subset else ""
 
 
 def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: dict | None = None,
@@ -195,7 +200,7 @@ def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: 
                 outcome.row["codes_file"] = str(path)
             if not args.no_save:
                 # A subset run must not overwrite the curves of the full run it is a cheap copy of.
-                run_name = f"{method}-{variant or dataset.name}-{bits}b-seed{args.seed}" + (f"-subset{subset}" if subset else "")
+                run_name = f"{method}-{variant or dataset.name}-{bits}b-seed{args.seed}{subset_suffix(subset)}"
                 outcome.row["curves_file"] = str(save_curves(
                     Path(args.results_dir) / "curves" / f"{run_name}.json", outcome.metrics, outcome.row))
             run_rows = [outcome.row] + ([outcome.feature_row] if outcome.feature_row else [])
