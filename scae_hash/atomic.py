@@ -1,0 +1,105 @@
+"""Atomic files and locked appends: a killed run leaves the previous file intact.
+
+Every file the project writes goes through :func:`atomic_path` (for writers that want a path:
+h5py, Keras, matplotlib) or :func:`atomic_write` (for text and bytes): the content goes to a
+temporary file in the same folder, is flushed to disk and only then renamed over the target,
+which POSIX makes atomic. :func:`locked` serialises read-modify-write cycles (result rows)
+between processes with a lock file beside the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+from filelock import FileLock
+
+from scae_hash.errors import ScaeHashError
+
+
+class OutputError(ScaeHashError):
+    """An output file or folder cannot be written (missing folder, no permission, full disk)."""
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early, in one line, when ``path`` could not be written: before a long run."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise OutputError(f"output {path} is a folder, expected a file name")
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"output folder {folder} is a file")
+    if not folder.exists():
+        raise OutputError(f"output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {folder} is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is synced and renamed onto ``path``.
+
+    On any exception (or a kill) the temporary file is removed or left as ``.<name>.tmp*``,
+    and ``path`` keeps its previous content. The temporary name keeps the suffix, so writers
+    that infer the format from it (``.keras``, ``.png``) still work.
+    """
+    path = Path(path)
+    if make_parents:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"cannot create folder {path.parent} ({error.strerror or error})") from None
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    except OSError as error:
+        raise OutputError(f"cannot write {path} ({error.strerror or error})") from None
+    os.close(handle)
+    temporary = Path(temporary)
+    try:
+        yield temporary
+        _fsync(temporary)
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM):
+            raise OutputError(f"cannot write {path} ({error.strerror})") from None
+        raise
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Iterator[IO]:
+    """``open(path, mode)`` that replaces ``path`` only once the whole content is written."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_write writes whole files ('w' or 'wb'), not {mode!r}")
+    with atomic_path(path) as temporary:
+        with open(temporary, mode, **open_kwargs) as stream:
+            yield stream
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Atomically replace a text file."""
+    with atomic_write(path, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    return Path(path)
+
+
+def locked(path: str | os.PathLike, timeout: float = 600) -> FileLock:
+    """An inter-process lock for ``path`` (held in ``<path>.lock``), for read-modify-write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path.with_name(path.name + ".lock")), timeout=timeout)
+
+
+def _fsync(path: Path) -> None:
+    if path.is_dir():
+        return
+    with open(path, "rb+") as stream:
+        os.fsync(stream.fileno())
