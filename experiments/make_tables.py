@@ -26,7 +26,7 @@ def main() -> None:
         markdown, latex = [], []
         for dataset in sorted(frame["dataset"].unique()):
             table = summary_table(frame, metric, dataset)
-            caption = f"{title} on {dataset} (PROTOCOL.md, split seed 0; mean ± std over training seeds)"
+            caption = f"{title} on {dataset} (docs/protocol.md, split seed 0; mean ± std over training seeds)"
             markdown.append(f"### {caption}\n\n{to_markdown(table)}\n")
             latex.append(to_latex(table, caption))
         (out / f"{metric}.md").write_text("\n".join(markdown) + f"\n{provenance}\n")

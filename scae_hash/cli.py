@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
         prog="scae-hash",
         description="Unsupervised image hashing with stacked convolutional autoencoders, "
-        "shallow baselines, and the PROTOCOL.md evaluation.",
+        "shallow baselines, and the docs/protocol.md evaluation.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--data-dir", help="folder holding mnist/, cifar10/, fashion-mnist/ "
                          "(default: $SCAE_HASH_DATA, then the Debian path, then a keras.datasets download)")
         sub.add_argument("--codes-out", metavar="FILE.h5",
-                         help="write the PROTOCOL.md codes file; with several runs, "
+                         help="write the docs/protocol.md codes file; with several runs, "
                          "'{method}', '{dataset}', '{bits}', '{seed}' in the name are filled in "
                          "(else a suffix is added)")
         sub.add_argument("--results-dir", default="results", help="where result rows go (default: %(default)s)")
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--quiet", action="store_true", help="no progress bars")
 
     baseline = commands.add_parser("baseline", help="fit and evaluate a shallow baseline (LSH, PCAH, ITQ, SH)",
-                                   description="Fit a shallow baseline on raw pixels and evaluate it under PROTOCOL.md.")
+                                   description="Fit a shallow baseline on raw pixels and evaluate it under docs/protocol.md.")
     baseline.add_argument("--method", nargs="+", required=True, choices=sorted(BASELINES), metavar="METHOD",
                           help=f"one or more of: {', '.join(BASELINES)}")
     baseline.add_argument("--dataset", nargs="+", required=True, metavar="DATASET",
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="pretrain and fine-tune the SCAE hasher from a YAML config",
                                 description="Greedy layer-wise pretraining, then fine-tuning of the hash layer; "
-                                "evaluates under PROTOCOL.md like `baseline`.")
+                                "evaluates under docs/protocol.md like `baseline`.")
     train.add_argument("--config", required=True, help="YAML config, e.g. experiments/configs/mnist.yaml")
     add_run_options(train, [], bits_help="the config's bits")
     train.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
@@ -123,8 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print one JSON object per query")
     search.set_defaults(handler=run_search_command)
 
-    evaluate = commands.add_parser("evaluate", help="score a codes file (PROTOCOL.md layout)",
-                                   description="Score any codes file with the PROTOCOL.md metrics.")
+    evaluate = commands.add_parser("evaluate", help="score a codes file (docs/protocol.md layout)",
+                                   description="Score any codes file with the docs/protocol.md metrics.")
     evaluate.add_argument("codes_file", metavar="FILE.h5")
     evaluate.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")

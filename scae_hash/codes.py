@@ -1,6 +1,6 @@
 """Binary codes: validation, packing and exact Hamming distances.
 
-Codes travel as uint8 {0, 1} arrays of shape (n, n_bits) (the PROTOCOL.md layout, clear but
+Codes travel as uint8 {0, 1} arrays of shape (n, n_bits) (the docs/protocol.md layout, clear but
 8x larger than needed). For distances they are packed into uint64 words, zero-padded to a
 multiple of 64 bits so padding never adds to a distance, and compared with XOR + popcount
 (``np.bitwise_count``). Measured side by side on 1,000 x 69,000 codes on 2 CPU cores, this

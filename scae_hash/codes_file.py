@@ -1,4 +1,4 @@
-"""The codes file of PROTOCOL.md: one HDF5 file per run, so that evaluation and figures can be
+"""The codes file of docs/protocol.md: one HDF5 file per run, so that evaluation and figures can be
 redone without retraining and any evaluator can check a number."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Loading MNIST, Fashion-MNIST and CIFAR-10 into one in-memory form, from whatever copy is at hand.
 
 Every data set becomes a `Dataset`: uint8 images (n, h, w, c) and int64 labels in a fixed pool
-order, because PROTOCOL.md's splits are indices into that pool. The pool is the training part
+order, because docs/protocol.md's splits are indices into that pool. The pool is the training part
 followed by the test part:
 
 - MNIST, Fashion-MNIST: the 60,000 train images in file order, then the 10,000 t10k images.

@@ -14,4 +14,4 @@ class ConfigError(ScaeHashError):
 
 
 class CodesFileError(ScaeHashError):
-    """A codes file does not have the layout of PROTOCOL.md."""
+    """A codes file does not have the layout of docs/protocol.md."""

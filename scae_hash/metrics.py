@@ -1,4 +1,4 @@
-"""Retrieval metrics of PROTOCOL.md: exact, vectorised, in bounded memory.
+"""Retrieval metrics of docs/protocol.md: exact, vectorised, in bounded memory.
 
 Relevance is "same class label". The database is ranked per query by ascending distance with
 ties broken by database index (a stable sort). Every metric derives from two facts per
@@ -38,7 +38,7 @@ _CHUNK_ENTRIES = 1 << 20
 
 @dataclass(frozen=True)
 class RetrievalMetrics:
-    """Mean retrieval scores over the queries; field meanings follow PROTOCOL.md.
+    """Mean retrieval scores over the queries; field meanings follow docs/protocol.md.
 
     Radius arrays are indexed by Hamming radius r = 0..n_bits. For continuous features
     (`evaluate_features`) the Hamming-only fields are NaN or empty and `n_bits` is None.
@@ -292,7 +292,7 @@ def evaluate_codes(
     progress: bool = False,
     n_threads: int | None = None,
 ) -> RetrievalMetrics:
-    """Every PROTOCOL.md metric of binary codes under Hamming ranking with stable ties.
+    """Every docs/protocol.md metric of binary codes under Hamming ranking with stable ties.
 
     `chunk_size` (queries per chunk) and `n_threads` change speed and memory, never results.
     """

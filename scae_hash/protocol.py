@@ -1,4 +1,4 @@
-"""The splits of PROTOCOL.md, as pure functions of (labels, seed) so that anyone can redo them.
+"""The splits of docs/protocol.md, as pure functions of (labels, seed) so that anyone can redo them.
 
 The query draw, exactly: `rng = np.random.default_rng(seed)`; for each class id in ascending
 order, `rng.choice(<candidate pool indices of that class, ascending>, per_class, replace=False)`.

@@ -1,4 +1,4 @@
-"""The PROTOCOL.md codes file: round trip and clear errors on a wrong layout."""
+"""The docs/protocol.md codes file: round trip and clear errors on a wrong layout."""
 
 import h5py
 import numpy as np

@@ -1,4 +1,4 @@
-"""Retrieval metrics against textbook per-query loops (PROTOCOL.md conventions)."""
+"""Retrieval metrics against textbook per-query loops (docs/protocol.md conventions)."""
 
 import itertools
 

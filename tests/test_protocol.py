@@ -1,4 +1,4 @@
-"""The PROTOCOL.md splits: their set properties, their determinism, and the exact draw (pinned)."""
+"""The docs/protocol.md splits: their set properties, their determinism, and the exact draw (pinned)."""
 
 import os
 from pathlib import Path

@@ -1,6 +1,6 @@
 """Shallow baselines on raw pixels: LSH, PCAH, ITQ and spectral hashing (SH).
 
-Each works on the flattened pixel vector centred with the training mean (PROTOCOL.md), and is
+Each works on the flattened pixel vector centred with the training mean (docs/protocol.md), and is
 reproducible from its seed.
 """
 
