@@ -42,7 +42,10 @@ def run_hasher(
     x_train = x_database if same_train else dataset.as_float(split.train)
 
     start = time.perf_counter()
-    hasher.fit(x_train)
+    if hasher.supervised:
+        hasher.fit(x_train, labels=dataset.labels[split.train])
+    else:
+        hasher.fit(x_train)
     fit_seconds = time.perf_counter() - start
     del x_train
 
@@ -75,6 +78,7 @@ def run_hasher(
         "bits": hasher.n_bits,
         "seed": hasher.seed,
         "split_seed": split_seed,
+        "supervision": "supervised" if hasher.supervised else "unsupervised",
         **metrics.summary(),
         **bit_usage(database_bits),
         "n_query": len(split.query),

@@ -342,6 +342,50 @@ def evaluate_features(
     return _assemble(results, cutoffs, n_bits=None)
 
 
+def evaluate_ranking(
+    rank_rows: Callable[[slice], np.ndarray],
+    query_labels: np.ndarray,
+    database_labels: np.ndarray,
+    *,
+    map_at: Sequence[int] = DEFAULT_MAP_AT,
+    precision_at: Sequence[int] = DEFAULT_PRECISION_AT,
+    curve_max_n: int = 1000,
+    chunk_size: int | None = None,
+    progress: bool = False,
+    n_threads: int | None = None,
+) -> RetrievalMetrics:
+    """The same metrics for a ranking the caller builds (e.g. a Hamming shortlist re-ranked by
+    features): the scorer stays the one AP implementation whatever produced the order.
+
+    `rank_rows(rows)` returns, for the queries of the slice `rows`, every database index once in
+    ranked order, shape (m, n_database); it may run on several threads at once. Hamming-only
+    fields are NaN/empty.
+    """
+    query_labels, database_labels = _compact_labels(
+        query_labels, database_labels, len(np.asarray(query_labels)), len(np.asarray(database_labels))
+    )
+    cutoffs = _make_cutoffs(map_at, precision_at, curve_max_n, len(database_labels))
+
+    def rank_chunk(rows: slice) -> _ChunkResult:
+        order = np.asarray(rank_rows(rows))
+        if order.shape != (rows.stop - rows.start, len(database_labels)):
+            raise ConfigError(
+                f"a ranking of {rows.stop - rows.start} queries must have shape "
+                f"({rows.stop - rows.start}, {len(database_labels)}), got {order.shape}"
+            )
+        ranks = _RelevantRanks.from_ranked_relevance(database_labels[order] == query_labels[rows, None])
+        return _ChunkResult(
+            average_precision=ranks.average_precision(cutoffs.ap_depths),
+            hits=ranks.total_hits(cutoffs.hit_depths),
+            n_relevant=ranks.n_relevant,
+            within_radius=None,
+            relevant_within_radius=None,
+        )
+
+    results = _map_chunks(rank_chunk, len(query_labels), len(database_labels), chunk_size, n_threads, progress)
+    return _assemble(results, cutoffs, n_bits=None)
+
+
 def _validate_features(features: np.ndarray, name: str) -> np.ndarray:
     features = np.asarray(features)
     if features.ndim != 2 or 0 in features.shape:

@@ -20,6 +20,10 @@ class Hasher(ABC):
     """
 
     name: str = "hasher"
+    # Only a hasher that declares itself supervised is given the training labels (by the
+    # evaluation road, as ``fit(x, labels=...)``); its rows are marked so, never mixed up
+    # with the unsupervised methods this project is about.
+    supervised: bool = False
 
     def __init__(self, n_bits: int, seed: int = 0) -> None:
         if not MIN_BITS <= int(n_bits) <= MAX_BITS:
