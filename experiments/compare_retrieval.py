@@ -33,6 +33,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="threads for every timed query (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats, best kept (default: %(default)s)")
     parser.add_argument("--siamese-epochs", type=int, default=3, help="supervised Siamese epochs (default: %(default)s)")
+    parser.add_argument("--only", nargs="+", default=(), metavar="ROW", help="run only these rows (method names)")
     parser.add_argument("--force", action="store_true", help="recompute every row and encoding")
     parser.add_argument("--redraw", action="store_true", help="only rewrite the table and figure from saved rows")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -47,7 +48,8 @@ def main() -> int:
     setup = ComparisonSetup(
         dataset=args.dataset, bits=args.bits, seed=args.seed, split_seed=args.split_seed, data_dir=args.data_dir,
         run_root=Path(args.run_dir), results_dir=Path(args.results_dir), figures_dir=Path(args.figures_dir),
-        threads=args.threads, repeats=args.repeats, siamese_epochs=args.siamese_epochs, force=args.force,
+        threads=args.threads, repeats=args.repeats, siamese_epochs=args.siamese_epochs, only=tuple(args.only),
+        force=args.force,
         progress=not args.quiet,
     )
     try:

@@ -430,6 +430,7 @@ class ComparisonSetup:
     repeats: int = 3
     timing_queries: int = 100
     siamese_epochs: int = 3
+    only: tuple[str, ...] = ()  # entry methods to run (all when empty)
     force: bool = False
     progress: bool = True
 
@@ -519,7 +520,12 @@ def run_comparison(setup: ComparisonSetup, log: Callable[[str], None] = print) -
     from scae_hash.results import append_rows, provenance
 
     check_writable(setup.results_file)
-    todo = [entry for entry in ENTRIES if entry.method not in done_methods(setup)]
+    unknown = set(setup.only) - {entry.method for entry in ENTRIES}
+    if unknown:
+        raise ConfigError(f"unknown comparison rows {', '.join(sorted(unknown))}; choose among "
+                          f"{', '.join(entry.method for entry in ENTRIES)}")
+    todo = [entry for entry in ENTRIES
+            if entry.method not in done_methods(setup) and (not setup.only or entry.method in setup.only)]
     new_rows = []
     if todo:
         dataset = load_dataset(setup.dataset, setup.data_dir, progress=setup.progress)
