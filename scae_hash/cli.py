@@ -188,7 +188,8 @@ def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: 
             protocol = f"{dataset.name} (train subset {subset})"
         for method, bits in runs:
             log(args, f"[{len(rows) + 1}/{n_runs}] {method} {dataset.name} {bits} bits")
-            outcome = run_hasher(make(method, bits), dataset, split, method=method, protocol=protocol,
+            hasher = make(method, bits)
+            outcome = run_hasher(hasher, dataset, split, method=method, protocol=protocol,
                                  split_seed=args.split_seed, config=config, progress=not args.quiet)
             outcome.row["split_file"] = str(split_file)
             if variant:
@@ -203,6 +204,10 @@ def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: 
                 run_name = f"{method}-{variant or dataset.name}-{bits}b-seed{args.seed}{subset_suffix(subset)}"
                 outcome.row["curves_file"] = str(save_curves(
                     Path(args.results_dir) / "curves" / f"{run_name}.json", outcome.metrics, outcome.row))
+                from scae_hash.artifacts import save_run_artifacts  # what the figures need beyond the row
+
+                outcome.row["artifacts_file"] = str(save_run_artifacts(args.results_dir, run_name, hasher, outcome,
+                                                                       dataset, split))
             run_rows = [outcome.row] + ([outcome.feature_row] if outcome.feature_row else [])
             if not args.no_save:
                 append_rows(run_rows, Path(args.results_dir) / results_file)

@@ -84,6 +84,8 @@ class SCAEHasher(Hasher):
                         callbacks=tuple(callbacks),
                     )
                 )
+            # fine-tuning changes the shared blocks: keep them as pretraining left them (figures)
+            self.pretrained_blocks_ = [layer.get_weights() for layer in (*model.blocks.encoders, *model.blocks.decoders)]
         self.timings_["finetune"] = finetune(
             model,
             x,
@@ -94,6 +96,7 @@ class SCAEHasher(Hasher):
             progress=self.progress,
             callbacks=tuple(callbacks),
         )
+        self.trained_head_ = model.hash_head.get_weights()  # the head the decoder was trained with (figures)
         if self.config.finetune.hash_head == "itq":
             announce(self.progress, f"hash head: ITQ on the learned features of {len(x)} images")
             set_head_from_itq(model, x, self.seed)
