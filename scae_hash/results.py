@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scae_hash.devices import describe_devices
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -48,6 +50,7 @@ def provenance(config: dict | None = None) -> dict:
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "numpy": np.__version__,
+        **describe_devices(),  # backend, device_kind, device_count: where it trained
     }
 
 

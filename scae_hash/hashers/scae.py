@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from scae_hash.config import SCAEConfig
+from scae_hash.devices import use_local_devices
 from scae_hash.errors import ConfigError, DataError
 from scae_hash.hashers.base import Hasher
 from scae_hash.model.finetune import finetune
@@ -62,6 +63,7 @@ class SCAEHasher(Hasher):
         and an interrupted stage continues from its last saved epoch.
         """
         x = self._check_images(x)
+        use_local_devices([self.config.pretrain.batch_size, self.config.finetune.batch_size])
         if self.resume and self.model_path is not None and self.model_path.is_file():
             announce(self.progress, f"resume: loading finished {self.model_path}")
             self.model_ = self._load_model(self.model_path)
