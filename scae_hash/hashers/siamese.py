@@ -102,7 +102,7 @@ class SiameseHasher(Hasher):
         self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
                             loss=SupervisedContrastiveLoss(self.temperature))
         self.model_.fit(x, labels.astype(np.int32), batch_size=self.batch_size, epochs=self.epochs,
-                        shuffle=True, verbose=1 if self.progress else 0)
+                        shuffle=True, verbose=2 if self.progress else 0)
         self.itq_ = ITQ(self.n_bits, self.seed).fit(self.features(x))
         return self
 
