@@ -129,6 +129,29 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.set_defaults(handler=run_evaluate_command)
+
+    reproduce = commands.add_parser(
+        "reproduce", help="run every reported cell that is missing or stale, then rebuild tables, figures, README",
+        description="Read the plan of every reported cell (experiments/plan.yaml), run each missing or stale "
+        "cell in its own process (resumable: a killed run continues where it stopped), then rebuild every "
+        "table and figure and README's result tables from results/.")
+    reproduce.add_argument("--plan", default="experiments/plan.yaml", help="the plan file (default: %(default)s)")
+    reproduce.add_argument("--only", nargs="+", metavar="PART",
+                           help="only these parts (baselines, scae, ablations, comparison), data sets, "
+                           "or cell-name prefixes (scae/fashion)")
+    reproduce.add_argument("--quick", action="store_true",
+                           help="a small real run instead (SCAE-hash with a short schedule and ITQ, MNIST, 64 bits; "
+                           "minutes on 2 CPU cores) into results/quick/, printing a side-by-side table")
+    reproduce_mode = reproduce.add_mutually_exclusive_group()
+    reproduce_mode.add_argument("--dry-run", action="store_true",
+                                help="print each cell as done, stale or missing with an estimated time; run nothing")
+    reproduce_mode.add_argument("--check", nargs="+", metavar="CELL",
+                                help="re-run these reported cells from scratch in a temporary folder and compare "
+                                "their mAP, e.g. itq/mnist/64/seed0 scae/mnist/64/seed0")
+    reproduce.add_argument("--tolerance", type=float, metavar="MAP",
+                           help="largest |reported - reproduced| mAP --check accepts (default: the plan's, 0.01)")
+    reproduce.add_argument("--data-dir", help="data folder for every cell (default: $SCAE_HASH_DATA, then the usual places)")
+    reproduce.set_defaults(handler=run_reproduce_command)
     return parser
 
 
@@ -257,6 +280,13 @@ def run_search_command(args: argparse.Namespace) -> list[dict]:
             print(f"{query}:" + ("" if hits else " nothing within the radius"))
             for rank, (path, value) in enumerate(hits, 1):
                 print(f"  {rank:3d}. {path}  ({score} {value:g})")
+    return []
+
+
+def run_reproduce_command(args: argparse.Namespace) -> list[dict]:
+    from scae_hash.reproduce import reproduce_command
+
+    reproduce_command(args)
     return []
 
 

@@ -1,0 +1,268 @@
+"""`scae-hash reproduce`: run every cell of the plan that is missing or stale, then rebuild the
+tables, figures and README's result tables from results/.
+
+Each cell runs in its own process (the plain `scae-hash` command line, or a script), which
+appends its rows once, atomically and under the results file's lock, when the cell is finished;
+SCAE cells run with `--resume` in a run folder keyed by the commit and the resolved config, so
+a killed run (even `kill -9`) loses at most the current epoch: the next run finds the finished
+cells' rows and continues with the rest. A child dies with this process (Linux), and one lock per
+results folder keeps two runs from doing the same cell twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from tqdm import tqdm
+
+from scae_hash.atomic import locked, write_text
+from scae_hash.errors import ScaeHashError
+from scae_hash.plan import Cell, CellState, Plan, cell_states, load_plan, read_rows
+
+QUICK_PLAN = "experiments/plan_quick.yaml"
+README_MARKER = re.compile(r"(<!-- results:([\w.-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
+
+
+class ReproduceError(ScaeHashError):
+    """A cell or an output command failed, a check fell outside the tolerance, or the plan is busy."""
+
+
+def reproduce_command(args: argparse.Namespace) -> None:
+    """The `scae-hash reproduce` subcommand."""
+    plan = load_plan(QUICK_PLAN if args.quick else args.plan)
+    env = {**os.environ, **({"SCAE_HASH_DATA": str(Path(args.data_dir).resolve())} if args.data_dir else {})}
+    if args.check:
+        check_cells(plan, args.check, args.tolerance if args.tolerance is not None else plan.tolerance, env=env)
+        return
+    cells = plan.select(args.only)
+    if args.dry_run:
+        print_plan(plan, cell_states(cells, plan.results_dir))
+        return
+    with _exclusive(plan.results_dir):
+        states = cell_states(cells, plan.results_dir)
+        failed = run_cells(plan, [state for state in states if state.status != "done"], env=env)
+        for command in plan.outputs:
+            print(f"$ {' '.join(command)}", file=sys.stderr, flush=True)
+            if _run(_python(command), env) != 0:
+                failed.append(" ".join(command))
+        if plan.readme is not None:
+            names = insert_readme_tables(plan.readme, plan.tables_dir)
+            if names:
+                print(f"README tables from {plan.tables_dir}/: {', '.join(names)}", file=sys.stderr)
+    if plan.summary:
+        print_summary(plan, cells)
+    if failed:
+        raise ReproduceError(f"{len(failed)} step(s) failed: {', '.join(failed)} (rerun to retry them)")
+
+
+def print_plan(plan: Plan, states: list[CellState], stream=None) -> None:
+    """Every cell with its state, estimated time and why, then totals per part and overall."""
+    stream = stream or sys.stdout
+    width = max([len(state.cell.name) for state in states] + [4])
+    print(f"Plan {plan.path}: {len(states)} cells, rows in {plan.results_dir}/", file=stream)
+    print(f"  {'part':<12} {'cell':<{width}}  {'state':<7}  {'est.':>8}  note", file=stream)
+    for state in states:
+        estimate = duration(state.estimate_seconds) if state.status != "done" else ""
+        print(f"  {state.cell.part:<12} {state.cell.name:<{width}}  {state.status:<7}  {estimate:>8}  {state.reason}",
+              file=stream)
+    print(file=stream)
+    for part in dict.fromkeys(state.cell.part for state in states):
+        print(f"{part}: {_counts([state for state in states if state.cell.part == part])}", file=stream)
+    todo = [state for state in states if state.status != "done"]
+    seconds = sum(state.estimate_seconds for state in todo)
+    print(f"Total: {_counts(states)}; to run: {len(todo)} cells, about {duration(seconds)} "
+          "(each: the median fit time of earlier rows like it plus start-up and scoring, "
+          "else the kind's default)", file=stream)
+
+
+def _counts(states: list[CellState]) -> str:
+    return ", ".join(f"{sum(state.status == status for state in states)} {status}"
+                     for status in ("done", "stale", "missing"))
+
+
+def duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def run_cells(plan: Plan, todo: list[CellState], *, env: dict) -> list[str]:
+    """Run each cell in its own process; returns the names of those that failed."""
+    if not todo:
+        print("Every selected cell is done.", file=sys.stderr)
+        return []
+    from scae_hash.results import git_commit
+
+    commit = git_commit()
+    run_root = plan.run_dir / (commit[:12] + ("-dirty" if commit.endswith("-dirty") else ""))
+    failed = []
+    bar = tqdm(total=max(1, round(sum(state.estimate_seconds for state in todo))), unit="s", desc="plan",
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]", file=sys.stderr)
+    with bar:
+        for number, state in enumerate(todo, 1):
+            cell = state.cell
+            bar.set_postfix_str(f"cell {number}/{len(todo)}: {cell.name}")
+            why = f" ({state.status}{': ' + state.reason if state.reason else ''})"
+            bar.write(f"[{number}/{len(todo)}] {cell.name}{why}", file=sys.stderr)
+            command = cell.command(sys.executable, results_dir=plan.results_dir, run_dir=run_root / cell.config_key,
+                                   figures_dir=plan.figures_dir)
+            code = _run(command, env)
+            finished = cell_states([cell], plan.results_dir)[0].status != "missing"
+            if code != 0 or not finished:
+                failed.append(cell.name)
+                bar.write(f"[{number}/{len(todo)}] {cell.name} failed (exit {code}"
+                          f"{'' if finished else ', no row'}): {' '.join(command)}", file=sys.stderr)
+            bar.update(round(state.estimate_seconds))
+    return failed
+
+
+def check_cells(plan: Plan, names: list[str], tolerance: float, *, env: dict, stream=None) -> None:
+    """Re-run reported cells from scratch in a temporary folder; compare their mAP."""
+    stream = stream or sys.stdout
+    cells = plan.find(names)
+    reported = {state.cell.name: state for state in cell_states(cells, plan.results_dir)}
+    absent = [name for name, state in reported.items() if state.status == "missing"]
+    if absent:
+        raise ReproduceError(f"no reported row to check for {', '.join(absent)} in {plan.results_dir}/")
+    scratch = Path(tempfile.mkdtemp(prefix="scae-hash-check-"))
+    lines, bad = [], []
+    for cell in cells:
+        results_dir = scratch / "results"
+        started = time.perf_counter()
+        command = cell.command(sys.executable, results_dir=results_dir, run_dir=scratch / "runs" / cell.config_key,
+                               figures_dir=scratch / "figures")
+        print(f"check {cell.name}: {' '.join(command)}", file=sys.stderr, flush=True)
+        code = _run(command, env)
+        seconds = time.perf_counter() - started
+        fresh = {_row_key(row): row for row in read_rows(results_dir, cell.kind.results)}
+        for old in reported[cell.name].rows:
+            new = fresh.get(_row_key(old))
+            label = cell.name + ("" if len(cell.expected_rows) == 1 else f" [{old['method']}]")
+            if code != 0 or new is None:
+                bad.append(label)
+                lines.append((label, float(old["map"]), None, None, f"failed (exit {code})"))
+                continue
+            difference = float(new["map"]) - float(old["map"])
+            ok = abs(difference) <= tolerance
+            if not ok:
+                bad.append(label)
+            lines.append((label, float(old["map"]), float(new["map"]), difference,
+                          f"{'ok' if ok else 'OUTSIDE'} ({duration(seconds)})"))
+    print(f"{'cell':<32} {'reported':>9} {'reproduced':>10} {'difference':>10}  within ±{tolerance:g} mAP",
+          file=stream)
+    for label, old, new, difference, verdict in lines:
+        new_text = f"{new:.4f}" if new is not None else "–"
+        diff_text = f"{difference:+.4f}" if difference is not None else "–"
+        print(f"{label:<32} {old:>9.4f} {new_text:>10} {diff_text:>10}  {verdict}", file=stream)
+    for name, state in reported.items():
+        if state.status == "stale":
+            print(f"note: the reported row of {name} is stale ({state.reason})", file=stream)
+    if bad:
+        print(f"runs kept for inspection in {scratch}", file=stream)
+        raise ReproduceError(f"{len(bad)} of {len(lines)} checked rows outside ±{tolerance:g} mAP or failed: "
+                             f"{', '.join(bad)}")
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _row_key(row: dict) -> tuple:
+    from scae_hash.plan import RUN_KEYS
+
+    return tuple(row[key] for key in RUN_KEYS)
+
+
+def print_summary(plan: Plan, cells: list[Cell], stream=None) -> None:
+    """The plan's summary columns for the latest row of each cell, side by side."""
+    stream = stream or sys.stdout
+    states = cell_states(cells, plan.results_dir)
+    header = ["method", "dataset", "bits", *plan.summary]
+    table = [header]
+    for state in states:
+        for row in state.rows:
+            table.append([str(row["method"]), str(row["dataset"]), str(row["bits"]),
+                          *(_number(row.get(column)) for column in plan.summary)])
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    print(file=stream)
+    for line in table:
+        print("  ".join(cell.rjust(width) if i >= 3 else cell.ljust(width)
+                        for i, (cell, width) in enumerate(zip(line, widths))), file=stream)
+    if plan.note:
+        print(f"\n{plan.note}", file=stream)
+
+
+def _number(value) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return f"{number:.1f}" if abs(number) >= 10 else f"{number:.4f}"
+
+
+def insert_readme_tables(readme: Path, tables_dir: Path) -> list[str]:
+    """Replace the text between `<!-- results:NAME -->` and `<!-- /results -->` with
+    `tables_dir/NAME.md`; returns the names filled in. Running it twice changes nothing."""
+    if not readme.is_file():
+        return []
+    text = readme.read_text(encoding="utf-8")
+    names = []
+
+    def fill(match: re.Match) -> str:
+        table = tables_dir / f"{match[2]}.md"
+        names.append(match[2])
+        if table.is_file():
+            body = table.read_text(encoding="utf-8").strip()
+        else:
+            body = f"*No table yet: `scae-hash reproduce` writes {table.as_posix()}.*"
+        return f"{match[1]}{body}\n{match[4]}"
+
+    updated = README_MARKER.sub(fill, text)
+    if updated != text:
+        write_text(readme, updated)
+    return names
+
+
+def _python(command: list[str]) -> list[str]:
+    return [sys.executable, *command[1:]] if command and command[0] == "python" else command
+
+
+def _run(command: list[str], env: dict) -> int:
+    """Run one child process in the foreground; it is killed if this process dies."""
+    try:
+        return subprocess.run(command, env=env, preexec_fn=_die_with_parent if sys.platform == "linux" else None
+                              ).returncode
+    except FileNotFoundError:
+        return 127
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to kill it when its parent dies (even by kill -9),
+    so that an orphaned cell never writes its row beside the rerun's."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def _exclusive(results_dir: Path) -> Iterator[None]:
+    """One `reproduce` per results folder at a time."""
+    from filelock import Timeout
+
+    lock = locked(results_dir / "reproduce", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ReproduceError(f"another `scae-hash reproduce` is running on {results_dir}/ "
+                             f"(it holds {lock.lock_file})") from None
+    try:
+        yield
+    finally:
+        lock.release()
