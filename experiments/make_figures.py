@@ -1,21 +1,29 @@
-"""Thesis figures (PDF + PNG) from the saved results and curves: no retraining.
+"""Thesis figures (PDF + PNG) from the saved results, curves, run artifacts and histories: no retraining.
 
     python experiments/make_figures.py
 """
 
 import argparse
+import time
+from pathlib import Path
 
-from scae_hash import plots
-from scae_hash.results import main_rows, read_results
+from scae_hash import figures, plots
+from scae_hash.artifacts import load_artifacts
+from scae_hash.results import REPO_ROOT, main_rows, read_results
+
+ABLATION_CONFIGS = REPO_ROOT / "experiments" / "configs" / "ablations"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", nargs="+", default=["results/baselines.csv", "results/scae.csv"])
     parser.add_argument("--out", default="thesis_figures")
-    parser.add_argument("--curve-bits", type=int, default=64, help="code length of the curve figures")
+    parser.add_argument("--curve-bits", type=int, default=64, help="code length of the curve and artifact figures")
+    parser.add_argument("--maps", default="results/maps", help="cache of the t-SNE maps (default: %(default)s)")
     args = parser.parse_args()
-    frame = main_rows(read_results(args.results))
+    started = time.perf_counter()
+    everything = read_results(args.results)
+    frame = main_rows(everything)
     written = []
     written += plots.save_figure(plots.metric_vs_bits(frame, "map", "mAP"), args.out, "map_vs_bits")
     written += plots.save_figure(plots.metric_vs_bits(frame, "p_r2", "precision (Hamming radius ≤ 2)"),
@@ -28,7 +36,41 @@ def main() -> None:
         written += plots.save_figure(
             plots.curves_at_bits(curves, args.curve_bits, "radius_recall", "radius_precision", "recall", "precision"),
             args.out, f"hamming_pr_{args.curve_bits}b")
+    written += artifact_figures(everything, args.out, args.curve_bits, Path(args.maps))
+    groups = figures.ablation_groups(everything, {path.stem for path in ABLATION_CONFIGS.glob("*.yaml")})
+    if groups:
+        written += plots.save_figure(figures.ablations(groups), args.out, "ablations")
+    else:
+        print("skipped ablations: no ablation rows beside their data set's own config")
     print("\n".join(map(str, written)))
+    print(f"{len(written)} files in {time.perf_counter() - started:.1f} s")
+
+
+def artifact_figures(frame, out: str, bits: int, maps: Path) -> list[Path]:
+    """The figures drawn from run artifacts: SCAE-hash beside ITQ at one code length, seed 0."""
+    written, histories, rates = [], {}, {}
+    datasets = sorted(frame["dataset"].unique(), key=lambda d: list(plots.DATASET_LABELS).index(d)
+                      if d in plots.DATASET_LABELS else len(plots.DATASET_LABELS))
+    for dataset in datasets:
+        paths = {method: figures.artifact_file(frame, method, dataset, bits) for method in ("scae", "itq")}
+        runs = {method: load_artifacts(path) for method, path in paths.items() if path is not None}
+        missing = sorted(set(paths) - set(runs))
+        if missing:
+            print(f"{dataset}: no {bits}-bit seed-0 artifacts of {', '.join(missing)} (run it to draw them)")
+        if not runs:
+            continue
+        rates[dataset] = runs
+        written += plots.save_figure(figures.retrieval_examples(runs), out, f"retrieval_{dataset}_{bits}b")
+        written += plots.save_figure(figures.code_maps(runs, maps), out, f"tsne_{dataset}_{bits}b")
+        if "scae" in runs and "originals" in runs["scae"]:
+            written += plots.save_figure(figures.reconstructions(runs["scae"]), out, f"reconstructions_{dataset}")
+        if paths["scae"] is not None and figures.history_folder(paths["scae"]).is_dir():
+            histories[dataset] = figures.read_histories(figures.history_folder(paths["scae"]))
+    if histories:
+        written += plots.save_figure(figures.training_curves(histories), out, f"training_curves_{bits}b")
+    if rates:
+        written += plots.save_figure(figures.bit_rates(rates), out, f"bit_rates_{bits}b")
+    return written
 
 
 if __name__ == "__main__":

@@ -25,9 +25,9 @@ from scae_hash.protocol import Split
 
 SAMPLE_SIZE = 2000  # database items in the 2-D maps
 SAMPLE_SEED = 0  # the same sample for every method and run
-N_QUERIES = 5  # the first queries of the split
+N_QUERIES = 5  # queries spread evenly over the split's query list
 TOP_K = 10
-N_RECONSTRUCTIONS = 8  # the first queries of the split, reconstructed
+N_RECONSTRUCTIONS = 8  # queries (spread the same way) that are reconstructed
 PIXEL_COMPONENTS = 50  # a method without features is mapped from its input pixels, PCA-reduced
 
 
@@ -40,7 +40,7 @@ def save_run_artifacts(results_dir: str | Path, run_name: str, hasher: Hasher, o
         **code_sample(outcome.codes.database, dataset),
         "bit_rates": outcome.codes.database.bits.mean(axis=0).astype(np.float32),
         **retrieval_examples(outcome.codes.query, outcome.codes.database, dataset),
-        **reconstructions(hasher, dataset, split.query[:N_RECONSTRUCTIONS]),
+        **reconstructions(hasher, dataset, split.query[spread_positions(len(split.query), N_RECONSTRUCTIONS)]),
     }
     path = results_dir / "artifacts" / f"{run_name}.npz"
     with atomic_path(path) as temporary:
@@ -87,16 +87,23 @@ def _pixel_components(pixels: np.ndarray) -> np.ndarray:
     return flat @ basis[:PIXEL_COMPONENTS].T
 
 
+def spread_positions(n: int, count: int) -> np.ndarray:
+    """``count`` positions spread evenly over ``0..n-1``: the query list is sorted by pool index,
+    and a pool stored class by class (CIFAR-10) would give one class in its first entries."""
+    return np.unique(np.linspace(0, n - 1, min(count, n)).round().astype(np.int64))
+
+
 def retrieval_examples(query, database, dataset: Dataset) -> dict:
-    """Top ``TOP_K`` database items of the first ``N_QUERIES`` queries (Hamming ranking, ties by
+    """Top ``TOP_K`` database items of ``N_QUERIES`` fixed queries (Hamming ranking, ties by
     database index as in docs/protocol.md), with their thumbnails."""
-    distances = hamming_distances(query.bits[:N_QUERIES], database.bits)
+    chosen = spread_positions(len(query.bits), N_QUERIES)
+    distances = hamming_distances(query.bits[chosen], database.bits)
     top = np.argsort(distances, axis=1, kind="stable")[:, :TOP_K]
     top_index = database.index[top]
     return {
-        "query_index": query.index[:N_QUERIES].astype(np.int64),
-        "query_labels": query.labels[:N_QUERIES].astype(np.int16),
-        "query_images": dataset.images[query.index[:N_QUERIES]],
+        "query_index": query.index[chosen].astype(np.int64),
+        "query_labels": query.labels[chosen].astype(np.int16),
+        "query_images": dataset.images[query.index[chosen]],
         "top_index": top_index.astype(np.int64),
         "top_labels": database.labels[top].astype(np.int16),
         "top_distances": np.take_along_axis(distances, top, axis=1).astype(np.int16),
@@ -141,10 +148,12 @@ def copy_histories(run_dir: Path | None, target: Path, *, n_bits: int) -> list[P
 
 
 def load_artifacts(path: str | Path) -> dict:
-    """A saved artifacts file as a dict of arrays, with ``meta`` decoded and codes unpacked."""
+    """A saved artifacts file as a dict of arrays, with ``meta`` decoded, codes unpacked and
+    its own ``path``."""
     with np.load(path) as stored:
         arrays = {key: stored[key] for key in stored.files}
     arrays["meta"] = json.loads(str(arrays["meta"]))
+    arrays["path"] = str(path)
     if "sample_codes" in arrays:
         arrays["sample_codes"] = unpack_bits(arrays["sample_codes"], int(arrays["meta"]["bits"]))
     return arrays

@@ -11,6 +11,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from scae_hash.figure_style import apply_style, method_colour  # noqa: E402
+
+apply_style()
+
 METHOD_LABELS = {"lsh": "LSH", "pcah": "PCAH", "itq": "ITQ", "sh": "SH", "scae": "SCAE-hash",
                  "scae-features": "SCAE features (float, cosine)"}
 DATASET_LABELS = {"mnist": "MNIST", "fashion": "Fashion-MNIST", "cifar10": "CIFAR-10 (JPEG copy)"}
@@ -21,10 +25,7 @@ def _label(method: str) -> str:
 
 
 def _colour(method: str) -> str:
-    """One colour per method in every panel and figure."""
-    known = list(METHOD_LABELS)
-    index = known.index(method) if method in known else len(known) + sum(map(ord, method))
-    return f"C{index % 10}"
+    return method_colour(method)
 
 
 def _panels(datasets: list[str]):

@@ -60,3 +60,153 @@ def test_ablation_variants_get_their_own_table_and_stay_out_of_the_main_one(tmp_
     table = ablation_table(frame, "map", "mnist", "mnist")
     assert list(table.index) == ["mnist", "mnist_no_pretrain"] and table.loc["mnist_no_pretrain", 32] == "0.1000 ± 0.0000"
     assert to_markdown(table).startswith("| variant |")
+
+
+# --- the figure set drawn from run artifacts ---------------------------------------------------
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from scae_hash import artifacts, figures  # noqa: E402
+from scae_hash.data import Dataset  # noqa: E402
+from scae_hash.evaluation import run_hasher  # noqa: E402
+from scae_hash.hashers.shallow import ITQ  # noqa: E402
+from scae_hash.protocol import protocol_split  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def toy_dataset(n_per_class: int = 60, classes: int = 3) -> Dataset:
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(classes), n_per_class)
+    centres = rng.integers(0, 256, (classes, 8, 8, 1))
+    images = np.clip(centres[labels] + rng.normal(0, 40, (len(labels), 8, 8, 1)), 0, 255).astype(np.uint8)
+    return Dataset("toy", images, labels.astype(np.int64), tuple(f"class {c}" for c in range(classes)), "test")
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    dataset = toy_dataset()
+    split = protocol_split(dataset.labels, seed=0, per_class=5)
+    hasher = ITQ(16, seed=0)
+    outcome = run_hasher(hasher, dataset, split, method="itq", protocol="toy", split_seed=0, progress=False)
+    folder = tmp_path_factory.mktemp("results")
+    path = artifacts.save_run_artifacts(folder, "itq-toy-16b-seed0", hasher, outcome, dataset, split)
+    return dataset, split, outcome, path
+
+
+def test_run_artifacts_hold_the_sample_rates_and_the_ranked_results(toy_run):
+    dataset, split, outcome, path = toy_run
+    saved = artifacts.load_artifacts(path)
+    database = outcome.codes.database
+    assert saved["meta"]["method"] == "itq" and saved["meta"]["bits"] == 16
+    assert np.allclose(saved["bit_rates"], database.bits.mean(axis=0))
+    position = np.searchsorted(database.index, saved["sample_index"])
+    assert np.array_equal(saved["sample_codes"], database.bits[position])
+    assert np.array_equal(saved["sample_labels"], dataset.labels[saved["sample_index"]])
+    assert saved["feature_kind"] == "pixels (first principal components)"
+    chosen = artifacts.spread_positions(len(split.query), artifacts.N_QUERIES)
+    assert len(chosen) == artifacts.N_QUERIES and np.array_equal(saved["query_index"], split.query[chosen])
+    assert len(np.unique(saved["query_labels"])) == 3  # spread over the class-ordered toy pool
+    # the protocol's ranking: Hamming distance, ties by database index
+    distances = (outcome.codes.query.bits[:, None, :] != database.bits[None]).sum(-1)[chosen]
+    expected = database.index[np.argsort(distances, axis=1, kind="stable")[:, :artifacts.TOP_K]]
+    assert np.array_equal(saved["top_index"], expected)
+    assert np.array_equal(saved["top_images"], dataset.images[expected])
+    assert "originals" not in saved  # a baseline has no decoder
+    assert path.stat().st_size < 5_000_000
+
+
+def test_block_reconstructions_use_the_given_weights_and_give_the_blocks_theirs_back():
+    from scae_hash.model.blocks import ConvAEBlocks
+    from scae_hash.model.reconstruct import block_reconstructions
+
+    blocks = ConvAEBlocks((8, 8, 1), [2, 4])
+    layers = [*blocks.encoders, *blocks.decoders]
+    own = [layer.get_weights() for layer in layers]
+    zeroed = [[np.zeros_like(w) for w in weights] for weights in own]
+    images = np.random.default_rng(0).random((3, 8, 8, 1), dtype=np.float32)
+    out = block_reconstructions(blocks, zeroed, images)
+    assert out.shape == (2, 3, 8, 8, 1)
+    assert np.allclose(out, 0.5)  # zero weights: the sigmoid of block 1's decoder gives 0.5
+    assert all(np.array_equal(a, b) for weights, mine in zip(own, layers) for a, b in zip(weights, mine.get_weights()))
+
+
+def synthetic_scae_run(itq_run: dict, n_blocks: int = 2) -> dict:
+    run = dict(itq_run, meta={**itq_run["meta"], "method": "scae"}, feature_kind=np.array("learned features"))
+    rng = np.random.default_rng(1)
+    run["sample_features"] = rng.normal(size=(len(run["sample_labels"]), 12)).astype(np.float16)
+    originals = run["query_images"][:4]
+    run["originals"] = originals
+    run["block_reconstructions"] = np.stack([originals] * n_blocks)
+    run["decoder_reconstruction"] = originals
+    run["path"] = str(Path(itq_run["path"]).with_name("scae-toy-16b-seed0.npz"))
+    return run
+
+
+def write_history(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in (1, 2):
+        (folder / f"history_pretrain_block{k}.csv").write_text(f"epoch,loss,val_loss\n0,{0.1 / k},NA\n")
+    (folder / "history_finetune_16.csv").write_text(
+        "epoch,loss,reconstruction_loss,contrastive_loss,val_loss\n0,3.0,0.2,2.5,NA\n1,2.0,0.1,1.8,NA\n")
+
+
+def test_every_artifact_figure_draws_from_small_saved_results(toy_run, tmp_path):
+    *_, path = toy_run
+    itq = artifacts.load_artifacts(path)
+    scae = synthetic_scae_run(itq)
+    runs = {"scae": scae, "itq": itq}
+    write_history(tmp_path / "histories")
+    out = tmp_path / "figs"
+    written = plots.save_figure(figures.retrieval_examples(runs), out, "retrieval")
+    started = time.perf_counter()
+    written += plots.save_figure(figures.code_maps(runs, tmp_path / "maps"), out, "tsne")
+    first = time.perf_counter() - started
+    assert len(list((tmp_path / "maps").glob("*.npz"))) == 4  # codes and features of each run
+    started = time.perf_counter()
+    written += plots.save_figure(figures.code_maps(runs, tmp_path / "maps"), out, "tsne_again")
+    assert time.perf_counter() - started < first  # the second draw reads the cached maps
+    written += plots.save_figure(figures.reconstructions(scae), out, "reconstructions")
+    histories = {"toy": figures.read_histories(tmp_path / "histories")}
+    assert list(histories["toy"]) == ["finetune_16", "pretrain_block1", "pretrain_block2"]
+    assert "val_loss" not in histories["toy"]["finetune_16"]  # empty columns dropped
+    written += plots.save_figure(figures.training_curves(histories), out, "curves")
+    written += plots.save_figure(figures.bit_rates({"toy": runs}), out, "rates")
+    assert all(p.stat().st_size > 1000 for p in written) and len(written) == 12
+
+
+def test_ablation_bars_take_ablation_configs_beside_the_own_config_only():
+    rows = []
+    for variant, base in (("mnist", 0.6), ("mnist_no_pretrain", 0.5), ("mnist-1a2b3c4d", 0.1)):
+        for seed in (0, 1, 2):
+            rows.append({"method": "scae", "variant": variant, "dataset": "mnist", "protocol": "mnist", "bits": 64,
+                         "seed": seed, "map": base + 0.01 * seed})
+    rows.append({"method": "scae", "variant": "mnist_no_pretrain", "dataset": "mnist", "protocol": "mnist",
+                 "bits": 32, "seed": 0, "map": 0.4})  # no own-config row at 32 bits: no panel
+    frame = pd.DataFrame(rows)
+    groups = figures.ablation_groups(frame, {"mnist_no_pretrain"})
+    assert [(d, p, b, sorted(g["variant"].unique())) for d, p, b, g in groups] == [
+        ("mnist", "mnist", 64, ["mnist", "mnist_no_pretrain"])]
+    fig = figures.ablations(groups)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["no pretrain  (n=3)", "full model  (n=3)"]
+    plots.plt.close(fig)
+
+
+def test_make_figures_redraws_everything_from_the_committed_results_within_a_minute(tmp_path):
+    if not (REPO / "results" / "artifacts").is_dir():
+        pytest.skip("no run artifacts committed")
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "experiments/make_figures.py", "--out", str(tmp_path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    seconds = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = {p.name for p in tmp_path.glob("*.png")}
+    assert {"map_vs_bits.png", "bit_rates_64b.png", "training_curves_64b.png"} <= names
+    assert any(name.startswith("retrieval_") for name in names) and any(name.startswith("tsne_") for name in names)
+    assert seconds < 60, f"make_figures took {seconds:.0f} s"

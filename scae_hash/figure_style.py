@@ -1,0 +1,34 @@
+"""One look for every thesis figure: colour-blind-safe colours (Okabe & Ito; Tol's muted set
+for the ten classes) and fonts that stay legible at page width."""
+
+from __future__ import annotations
+
+import matplotlib
+
+# Okabe & Ito, "Color Universal Design" (2008): told apart with every common colour deficiency.
+OKABE_ITO = {"orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
+             "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000"}
+METHOD_COLOURS = {"scae": OKABE_ITO["vermillion"], "scae-features": OKABE_ITO["purple"], "itq": OKABE_ITO["blue"],
+                  "lsh": OKABE_ITO["orange"], "pcah": OKABE_ITO["green"], "sh": OKABE_ITO["sky_blue"]}
+OTHER_COLOURS = [OKABE_ITO[name] for name in ("black", "orange", "green", "sky_blue", "purple", "blue")]
+# Tol's "muted" scheme (nine colours) plus black: ten classes on the 2-D maps.
+CLASS_COLOURS = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255",
+                 "#AA4499", "#000000"]
+WRONG_COLOUR = OKABE_ITO["vermillion"]  # frame of a wrong-class retrieval result
+
+STYLE = {
+    "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8,
+    "legend.fontsize": 8, "figure.titlesize": 11, "axes.spines.top": False, "axes.spines.right": False,
+    "axes.grid": False, "grid.alpha": 0.3, "savefig.dpi": 150, "pdf.fonttype": 42,
+}
+
+
+def apply_style() -> None:
+    matplotlib.rcParams.update(STYLE)
+
+
+def method_colour(method: str) -> str:
+    """One colour per method in every panel and figure."""
+    if method in METHOD_COLOURS:
+        return METHOD_COLOURS[method]
+    return OTHER_COLOURS[sum(map(ord, method)) % len(OTHER_COLOURS)]
