@@ -37,6 +37,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def port_value(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be an integer, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
+    return value
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """Bad arguments end in one clear line (argparse would print the whole usage first)."""
 
@@ -122,6 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--rerank", type=positive_int, metavar="N", help="two-stage: re-rank an N-item shortlist")
     search.add_argument("--json", action="store_true", help="print one JSON object per query")
     search.set_defaults(handler=run_search_command)
+
+    serve = commands.add_parser("serve", help="search an index from a local web page (and a JSON API)",
+                                description="Serve a page where you drop a query image and see the top k "
+                                "images of INDEX.h5; JSON API at /api/search, /api/info and /image/ID.")
+    serve.add_argument("index_file", metavar="INDEX.h5")
+    serve.add_argument("--port", type=port_value, default=5000,
+                       help="TCP port, 0 for any free one (default: %(default)s)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default: %(default)s, this machine only; 0.0.0.0 opens it to the network)")
+    serve.set_defaults(handler=run_serve_command)
 
     evaluate = commands.add_parser("evaluate", help="score a codes file (docs/protocol.md layout)",
                                    description="Score any codes file with the docs/protocol.md metrics.")
@@ -287,6 +307,13 @@ def run_reproduce_command(args: argparse.Namespace) -> list[dict]:
     from scae_hash.reproduce import reproduce_command
 
     reproduce_command(args)
+    return []
+
+
+def run_serve_command(args: argparse.Namespace) -> list[dict]:
+    from scae_hash.web.app import serve
+
+    serve(args.index_file, host=args.host, port=args.port)
     return []
 
 

@@ -1,0 +1,1 @@
+"""`scae-hash serve`: a local web page and JSON API over one image index."""
