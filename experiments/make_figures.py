@@ -34,7 +34,9 @@ def main() -> None:
             plots.curves_at_bits(curves, args.curve_bits, None, "precision_curve", "N (top retrieved)", "precision@N"),
             args.out, f"precision_at_n_{args.curve_bits}b")
         written += plots.save_figure(
-            plots.curves_at_bits(curves, args.curve_bits, "radius_recall", "radius_precision", "recall", "precision"),
+            plots.curves_at_bits(curves, args.curve_bits, "radius_recall", "radius_precision", "recall", "precision",
+                                 "Hamming radius 0, 1, ..., bits: precision against recall "
+                                 "(a query with an empty Hamming ball counts as precision 0)"),
             args.out, f"hamming_pr_{args.curve_bits}b")
     written += artifact_figures(everything, args.out, args.curve_bits, Path(args.maps))
     groups = figures.ablation_groups(everything, {path.stem for path in ABLATION_CONFIGS.glob("*.yaml")})
@@ -67,7 +69,8 @@ def artifact_figures(frame, out: str, bits: int, maps: Path) -> list[Path]:
         if paths["scae"] is not None and figures.history_folder(paths["scae"]).is_dir():
             histories[dataset] = figures.read_histories(figures.history_folder(paths["scae"]))
     if histories:
-        written += plots.save_figure(figures.training_curves(histories), out, f"training_curves_{bits}b")
+        title = f"SCAE-hash, {bits} bits, seed 0: every loss term per epoch (unweighted; the total is their weighted sum)"
+        written += plots.save_figure(figures.training_curves(histories, title), out, f"training_curves_{bits}b")
     if rates:
         written += plots.save_figure(figures.bit_rates(rates), out, f"bit_rates_{bits}b")
     return written

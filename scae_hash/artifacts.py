@@ -122,6 +122,7 @@ def reconstructions(hasher: Hasher, dataset: Dataset, index: np.ndarray) -> dict
 
     images = dataset.as_float(index)
     arrays = {"reconstruction_index": np.asarray(index, dtype=np.int64), "originals": dataset.images[index],
+              "decoder_input": np.array(model.decoder_input),
               "decoder_reconstruction": _to_uint8(decoder_reconstruction(
                   model, images, getattr(hasher, "trained_head_", None)))}
     if pretrained is not None:

@@ -10,6 +10,7 @@ OKABE_ITO = {"orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73", "ye
              "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000"}
 METHOD_COLOURS = {"scae": OKABE_ITO["vermillion"], "scae-features": OKABE_ITO["purple"], "itq": OKABE_ITO["blue"],
                   "lsh": OKABE_ITO["orange"], "pcah": OKABE_ITO["green"], "sh": OKABE_ITO["sky_blue"]}
+METHOD_MARKERS = {"scae": "D", "scae-features": "X", "itq": "o", "lsh": "s", "pcah": "^", "sh": "v"}
 OTHER_COLOURS = [OKABE_ITO[name] for name in ("black", "orange", "green", "sky_blue", "purple", "blue")]
 # Tol's "muted" scheme (nine colours) plus black: ten classes on the 2-D maps.
 CLASS_COLOURS = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255",
@@ -32,3 +33,9 @@ def method_colour(method: str) -> str:
     if method in METHOD_COLOURS:
         return METHOD_COLOURS[method]
     return OTHER_COLOURS[sum(map(ord, method)) % len(OTHER_COLOURS)]
+
+
+def method_style(method: str) -> dict:
+    """Colour, marker and line style of a method: told apart without colour too."""
+    return {"color": method_colour(method), "marker": METHOD_MARKERS.get(method, "o"),
+            "linestyle": "--" if method.endswith("-features") else "-"}

@@ -58,6 +58,7 @@ def _show(ax: plt.Axes, image: np.ndarray) -> None:
         ax.imshow(image)
     ax.set_xticks([])
     ax.set_yticks([])
+    _frame(ax, None)
 
 
 def _frame(ax: plt.Axes, colour: str | None, width: float = 3.0) -> None:
@@ -209,19 +210,21 @@ def reconstructions(run: dict) -> plt.Figure:
     blocks = run.get("block_reconstructions")
     if blocks is not None:
         for k, images in enumerate(blocks, start=1):
-            rows.append((f"block {k}" + ("" if k == 1 else f"\n(via blocks {k - 1}..1)"), images))
+            rows.append(("block 1" if k == 1 else f"blocks 1–{k}", images))
     rows.append(("fine-tuned\ndecoder", run["decoder_reconstruction"]))
     n = len(run["originals"])
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.0 * n + 1.3, 1.02 * len(rows) + 0.5), squeeze=False,
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.0 * n + 1.3, 1.02 * len(rows) + 0.7), squeeze=False,
                              gridspec_kw={"hspace": 0.08, "wspace": 0.05})
     for r, (label, images) in enumerate(rows):
         for i in range(n):
             _show(axes[r, i], images[i])
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     meta = run["meta"]
-    fig.suptitle(f"{dataset_label(meta['dataset'])}: reconstructions of {n} fixed queries "
-                 f"(pretrained blocks; decoder of the {meta['bits']}-bit model)", fontsize=9.5)
-    fig.subplots_adjust(left=0.15, right=0.99, bottom=0.01, top=1 - 0.45 / (1.02 * len(rows) + 0.5))
+    source = "relaxed codes" if str(run.get("decoder_input", "codes")) == "codes" else "features"
+    fig.suptitle(f"{dataset_label(meta['dataset'])}: {n} fixed queries; blocks 1–k: image → encoders 1..k → "
+                 f"decoders k..1 as pretraining left them;\nfine-tuned decoder: from the {source} of the "
+                 f"{meta['bits']}-bit model", fontsize=9.5)
+    fig.subplots_adjust(left=0.13, right=0.99, bottom=0.01, top=1 - 0.6 / (1.02 * len(rows) + 0.7))
     return fig
 
 
@@ -238,47 +241,56 @@ def read_histories(folder: Path) -> dict[str, pd.DataFrame]:
     return histories
 
 
-def training_curves(histories: dict[str, dict[str, pd.DataFrame]]) -> plt.Figure:
-    """Every loss term per epoch: pretraining MSE per block, then each fine-tuning term and the
-    weighted total, one small panel per term (the terms differ in scale), a line per data set."""
-    panels: dict[str, list] = {"pretraining (MSE per block)": []}
+def training_curves(histories: dict[str, dict[str, pd.DataFrame]], title: str = "") -> plt.Figure:
+    """Every loss term per epoch: the pretraining MSE of each block (blocks side by side, each
+    with its own epochs: their targets differ, so they are not joined), then each fine-tuning term
+    and the weighted total, one panel per term (they differ in scale), one line per data set."""
+    pretraining = "pretraining: MSE per block"
+    panels: dict[str, list] = {pretraining: []}
     for dataset, stages in histories.items():
-        for stage, frame in stages.items():
-            if stage.startswith("pretrain_block"):
-                panels["pretraining (MSE per block)"].append((dataset, stage.removeprefix("pretrain_"), frame, "loss"))
         for stage, frame in stages.items():
             if stage.startswith("finetune"):
                 for column in [c for c in frame.columns if c.endswith("loss") and not c.startswith("val_")]:
-                    title = "total (weighted sum)" if column == "loss" else column.removesuffix("_loss")
-                    panels.setdefault(title, []).append((dataset, stage, frame, column))
-    order = ["pretraining (MSE per block)", "total (weighted sum)"]
-    titles = order + sorted(t for t in panels if t not in order)
+                    title = "fine-tuning: total (weighted)" if column == "loss" else column.removesuffix("_loss")
+                    panels.setdefault(title, []).append((dataset, frame["epoch"], frame[column]))
+    titles = [pretraining, "fine-tuning: total (weighted)"]
+    titles += sorted(t for t in panels if t not in titles)
     n_cols = 4
     n_rows = -(-len(titles) // n_cols)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.0 * n_cols, 2.5 * n_rows), squeeze=False)
     datasets = list(histories)
-    colours = {d: c for d, c in zip(datasets, [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange")])}
-    markers = {"block1": "o", "block2": "s", "block3": "^", "block4": "D"}
+    colours = dict(zip(datasets, [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple")]))
     for ax, title in zip(axes.flat, titles):
-        for dataset, stage, frame, column in panels.get(title, []):
-            pretraining = stage.startswith("block")
-            ax.plot(frame["epoch"], frame[column], color=colours[dataset], marker=markers.get(stage, "o") if
-                    pretraining else "o", markersize=4, linewidth=1.3,
-                    label=f"{dataset_label(dataset)}, {stage}" if pretraining else dataset_label(dataset))
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
+        for dataset, epochs, values in panels.get(title, []):
+            ax.plot(epochs, values, color=colours[dataset], marker="o", markersize=4, linewidth=1.3)
+        ax.set(title=title, xlabel="epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-        if title.startswith("pretraining"):
-            ax.set_yscale("log")
+    _pretraining_panel(axes.flat[0], histories, colours)
     for ax in list(axes.flat)[len(titles):]:
         ax.axis("off")
-    block_handles = [plt.Line2D([], [], color="grey", marker=m, linestyle="", label=b.replace("block", "block "))
-                     for b, m in markers.items() if any(s == b for _, s, _, _ in panels["pretraining (MSE per block)"])]
-    data_handles = [plt.Line2D([], [], color=colours[d], marker="o", label=dataset_label(d)) for d in datasets]
-    fig.tight_layout(rect=(0, 0, 0.86, 1))
-    fig.legend(handles=data_handles + block_handles, loc="center left", bbox_to_anchor=(0.86, 0.5), frameon=False)
+    handles = [plt.Line2D([], [], color=colours[d], marker="o", label=dataset_label(d)) for d in datasets]
+    fig.suptitle(title or "every loss term per epoch (terms unweighted; the total is their weighted sum)")
+    fig.tight_layout(rect=(0, 0, 0.87, 1))
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(0.87, 0.5), frameon=False)
     return fig
+
+
+def _pretraining_panel(ax: plt.Axes, histories: dict[str, dict[str, pd.DataFrame]], colours: dict) -> None:
+    blocks = sorted({stage for stages in histories.values() for stage in stages if stage.startswith("pretrain_block")})
+    width = max([len(frame) for stages in histories.values() for stage, frame in stages.items()
+                 if stage in blocks] or [1])
+    for dataset, stages in histories.items():
+        for k, stage in enumerate(blocks):
+            if stage in stages:
+                frame = stages[stage]
+                ax.plot(k * (width + 1) + frame["epoch"], frame["loss"], color=colours[dataset], marker="o",
+                        markersize=4, linewidth=1.3)
+    ax.set_xticks([k * (width + 1) + (width + 1) / 2 for k in range(len(blocks))],
+                  [stage.removeprefix("pretrain_").replace("block", "block ") for stage in blocks])
+    ax.set_xlabel(f"{width} epoch(s) per block" if width > 1 else "1 epoch per block")
+    ax.set_yscale("log")
+    ax.set_ylabel("MSE (log scale)")
 
 
 # --- firing rates --------------------------------------------------------------------------------

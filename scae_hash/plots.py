@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from scae_hash.figure_style import apply_style, method_colour  # noqa: E402
+from scae_hash.figure_style import apply_style, method_style  # noqa: E402
 
 apply_style()
 
@@ -24,12 +24,8 @@ def _label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
 
 
-def _colour(method: str) -> str:
-    return method_colour(method)
-
-
 def _panels(datasets: list[str]):
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.1 * len(datasets), 2.8), squeeze=False)
     return fig, dict(zip(datasets, axes[0]))
 
 
@@ -40,8 +36,8 @@ def metric_vs_bits(frame: pd.DataFrame, metric: str, ylabel: str) -> plt.Figure:
     stats = frame.groupby(["dataset", "method", "bits"])[metric].agg(["mean", "std"]).reset_index()
     for dataset, ax in panels.items():
         for method, rows in stats[stats["dataset"] == dataset].groupby("method"):
-            ax.errorbar(rows["bits"], rows["mean"], yerr=rows["std"].fillna(0), marker="o", capsize=3,
-                        label=_label(method), color=_colour(method))
+            ax.errorbar(rows["bits"], rows["mean"], yerr=rows["std"].fillna(0), capsize=3, markersize=5,
+                        label=_label(method), **method_style(method))
         ax.set(title=DATASET_LABELS.get(dataset, dataset), xlabel="bits", ylabel=ylabel)
         ax.set_xticks(sorted(frame["bits"].unique()))
         ax.grid(alpha=0.3)
@@ -50,13 +46,14 @@ def metric_vs_bits(frame: pd.DataFrame, metric: str, ylabel: str) -> plt.Figure:
 
 
 def _legend(fig: plt.Figure, panels: dict) -> None:
-    """One legend for all panels, beside them, so that it hides no data."""
+    """One legend for all panels, below them, so that it hides no data."""
     entries = {}
     for ax in panels.values():
         for handle, label in zip(*ax.get_legend_handles_labels()):
             entries.setdefault(label, handle)
     fig.tight_layout()
-    fig.legend(entries.values(), entries.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.legend(entries.values(), entries.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0), frameon=False,
+               ncol=min(len(entries), 6))
 
 
 def load_curves(rows: pd.DataFrame) -> list[dict]:
@@ -66,7 +63,7 @@ def load_curves(rows: pd.DataFrame) -> list[dict]:
 
 
 def curves_at_bits(curves: list[dict], bits: int, x_key: str | None, y_key: str, xlabel: str,
-                   ylabel: str) -> plt.Figure:
+                   ylabel: str, title: str = "") -> plt.Figure:
     """One curve per method at one code length, one panel per data set (seed 0 runs)."""
     chosen = [c for c in curves if c["bits"] == bits and c.get("seed", 0) == 0]
     datasets = sorted({c["dataset"] for c in chosen}, key=list(DATASET_LABELS).index)
@@ -74,10 +71,13 @@ def curves_at_bits(curves: list[dict], bits: int, x_key: str | None, y_key: str,
     for curve in sorted(chosen, key=lambda c: c["method"]):
         y = curve[y_key]
         x = curve[x_key] if x_key else range(1, len(y) + 1)
-        panels[curve["dataset"]].plot(x, y, label=_label(curve["method"]), color=_colour(curve["method"]))
+        panels[curve["dataset"]].plot(x, y, label=_label(curve["method"]), markevery=0.2, markersize=4,
+                                      **method_style(curve["method"]))
     for dataset, ax in panels.items():
         ax.set(title=f"{DATASET_LABELS.get(dataset, dataset)}, {bits} bits", xlabel=xlabel, ylabel=ylabel)
         ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
     _legend(fig, panels)
     return fig
 
