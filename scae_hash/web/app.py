@@ -76,7 +76,7 @@ def create_app(index: str | os.PathLike | ImageIndex, *, trusted_hosts: list[str
     def image(image_id: int):
         if image_id >= len(files) or not files[image_id].is_file():
             raise NotFound(f"no indexed image {image_id}")
-        return send_file(files[image_id], max_age=3600)
+        return send_file(files[image_id])  # revalidated by ETag: ids change when an index is rebuilt
 
     @app.post("/api/search")
     def api_search():
