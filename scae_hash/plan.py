@@ -8,7 +8,8 @@ expanded as a product into cells). Adding a kind of cell is one entry under ``ki
 A cell is *done* when the latest row of each run it leaves (``results.RUN_KEYS``) exists in its
 results file and is not stale. A row is *stale* when
 
-* its resolved config (the ``config`` JSON of the row) differs from the cell's config now, or
+* its resolved config (the ``config`` JSON of the row; keys that the row predates count at
+  their default) differs from the cell's config now, or
 * the code it depends on (the kind's ``depends`` paths) differs between the commit that made the
   row (a ``-dirty`` commit counts as its base commit) and the working tree. Python files are
   compared by their syntax tree without docstrings, so comments and docstrings never make a row
@@ -332,6 +333,7 @@ def _stale_reason(cell: Cell, row: dict, code: "CodeVersions") -> str:
             recorded = json.loads(row["config"])
         except (TypeError, ValueError):
             return "its config is not readable JSON"
+        recorded = _with_defaults(recorded, _config_defaults())
         if recorded != cell.config:
             return "config differs: " + ", ".join(_differences(recorded, cell.config)[:3])
     if not cell.kind.depends or not _has(row, "commit"):
@@ -344,6 +346,20 @@ def _stale_reason(cell: Cell, row: dict, code: "CodeVersions") -> str:
         more = f" (+{len(changed) - 2} more)" if len(changed) > 2 else ""
         return f"code changed since {commit[:7]}: {', '.join(changed[:2])}{more}"
     return ""
+
+
+def _config_defaults() -> dict:
+    from scae_hash.config import SCAEConfig
+
+    return SCAEConfig().to_dict()
+
+
+def _with_defaults(recorded: Any, defaults: Any) -> Any:
+    """A row's config with the keys it predates filled in by their defaults: an option added
+    later, left at its default, keeps the old behaviour (code changes are judged apart)."""
+    if not isinstance(recorded, dict) or not isinstance(defaults, dict):
+        return recorded
+    return {**defaults, **{key: _with_defaults(value, defaults.get(key)) for key, value in recorded.items()}}
 
 
 def _differences(recorded: Any, current: Any, prefix: str = "") -> list[str]:
