@@ -8,7 +8,7 @@ SUPERVISED Siamese network as the reference ceiling, and ITQ on pixels.
 Resumable: trained SCAE models are reused from runs/<config>-seed<N>/ (the folder of
 `scae-hash train`), each model's codes and features are kept under runs/comparison/, and each
 row of results/comparison.csv is appended once, as soon as it is scored; a rerun only does what
-is missing (--force redoes all). Then it writes results/tables/comparison_<dataset>.md/.tex and
+is missing (--force rescores and retimes every row; the newest row of a method is the one shown). Then it writes results/tables/comparison_<dataset>.md/.tex and
 thesis_figures/comparison_<dataset>.png/.pdf; --redraw does only that, from the saved rows.
 The rankings and costs are defined in scae_hash/comparison.py.
 """
@@ -31,14 +31,16 @@ def main() -> int:
     parser.add_argument("--results-dir", default="results", help="rows and tables (default: %(default)s)")
     parser.add_argument("--figures-dir", default="thesis_figures", help="the figure (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="threads for every timed query (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=3, help="timing repeats, best kept (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=5, help="timing repeats, best kept (default: %(default)s)")
+    parser.add_argument("--timing-queries", type=int, default=200, help="queries per timing (default: %(default)s)")
     parser.add_argument("--siamese-epochs", type=int, default=3, help="supervised Siamese epochs (default: %(default)s)")
     parser.add_argument("--only", nargs="+", default=(), metavar="ROW", help="run only these rows (method names)")
-    parser.add_argument("--force", action="store_true", help="recompute every row and encoding")
+    parser.add_argument("--force", action="store_true",
+                        help="recompute saved rows (encodings stay cached: delete runs/comparison/ to redo them)")
     parser.add_argument("--redraw", action="store_true", help="only rewrite the table and figure from saved rows")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args()
-    for name in ("bits", "threads", "repeats", "siamese_epochs"):
+    for name in ("bits", "threads", "repeats", "timing_queries", "siamese_epochs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
 
@@ -48,7 +50,7 @@ def main() -> int:
     setup = ComparisonSetup(
         dataset=args.dataset, bits=args.bits, seed=args.seed, split_seed=args.split_seed, data_dir=args.data_dir,
         run_root=Path(args.run_dir), results_dir=Path(args.results_dir), figures_dir=Path(args.figures_dir),
-        threads=args.threads, repeats=args.repeats, siamese_epochs=args.siamese_epochs, only=tuple(args.only),
+        threads=args.threads, repeats=args.repeats, timing_queries=args.timing_queries, siamese_epochs=args.siamese_epochs, only=tuple(args.only),
         force=args.force,
         progress=not args.quiet,
     )

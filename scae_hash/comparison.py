@@ -189,8 +189,8 @@ def best_ms_per_query(answer: Callable[[int], object], n_queries: int, repeats: 
     return 1e3 * best / n_queries
 
 
-def measure_query_cost(entry: Entry, models: dict[str, CodesFile], *, threads: int = 1, repeats: int = 3,
-                       n_queries: int = 100, k: int = TIMING_K) -> QueryCost:
+def measure_query_cost(entry: Entry, models: dict[str, CodesFile], *, threads: int = 1, repeats: int = 5,
+                       n_queries: int = 200, k: int = TIMING_K) -> QueryCost:
     """Time the entry's search as a service would run it: faiss flat indexes (binary for codes,
     inner product on unit features), queries one at a time, `threads` threads everywhere."""
     import faiss
@@ -230,7 +230,7 @@ def measure_query_cost(entry: Entry, models: dict[str, CodesFile], *, threads: i
 
 
 def entry_row(entry: Entry, models: dict[str, CodesFile], metrics: RetrievalMetrics, cost: QueryCost,
-              *, seed: int, threads: int, n_timing_queries: int) -> dict:
+              *, seed: int, threads: int, n_timing_queries: int, repeats: int) -> dict:
     """One result row: quality, measured cost, and the extrapolated costs."""
     first = models[entry.models[0]]
     item_bytes = bytes_per_item(entry, models)
@@ -258,6 +258,7 @@ def entry_row(entry: Entry, models: dict[str, CodesFile], metrics: RetrievalMetr
         "rerank_ms": cost.rerank_ms,
         "timing_k": TIMING_K,
         "timing_queries": n_timing_queries,
+        "timing_repeats": repeats,
         "query_threads": threads,
         **{f"query_ms_{name}": cost.extrapolated_ms(n) for name, n in EXTRAPOLATE_TO.items()},
         **{f"memory_bytes_{name}": item_bytes * n for name, n in EXTRAPOLATE_TO.items()},
@@ -320,7 +321,8 @@ def table_notes(rows: pd.DataFrame) -> str:
         f"{int(first.n_query):,} queries against {int(first.n_database):,} database items (split seed "
         f"{int(first.split_seed)}), {int(first.bits)} bits. Query ms: wall time per query, one query at a time, "
         f"top {int(first.timing_k)} returned, faiss flat index (binary Hamming or inner product on unit features), "
-        f"{int(first.query_threads)} thread(s), best of several repeats; encoding the query image is not included. "
+        f"{int(first.query_threads)} thread(s), mean over {int(first.timing_queries)} queries, best of "
+        f"{int(first.timing_repeats)} repeats; encoding the query image is not included. "
         "Two-stage: the Hamming shortlist (ties by database index) re-ranked by cosine of the features; its mAP "
         "scores the re-ranked shortlist followed by the rest in Hamming order. Dual model: codes of the SCAE model, "
         "features of a second SCAE model trained with the next seed. 1M / 100M columns are a linear extrapolation "
@@ -441,11 +443,11 @@ class ComparisonSetup:
     results_dir: Path = Path("results")
     figures_dir: Path = Path("thesis_figures")
     threads: int = 1
-    repeats: int = 3
-    timing_queries: int = 100
+    repeats: int = 5
+    timing_queries: int = 200
     siamese_epochs: int = 3
     only: tuple[str, ...] = ()  # entry methods to run (all when empty)
-    force: bool = False
+    force: bool = False  # recompute rows already saved (encodings stay cached)
     progress: bool = True
 
     @property
@@ -494,7 +496,7 @@ def encode_model(key: str, setup: ComparisonSetup, dataset, split) -> CodesFile:
     model_file = getattr(hasher, "model_path", None)
     model_is_newer = model_file is not None and model_file.is_file() and path.is_file() \
         and model_file.stat().st_mtime > path.stat().st_mtime
-    if path.is_file() and not model_is_newer and not setup.force:
+    if path.is_file() and not model_is_newer:
         return load_codes(path)
     reused = model_file is not None and model_file.is_file()
     config = hasher.config.to_dict() if hasattr(hasher, "config") else {
@@ -557,7 +559,7 @@ def run_comparison(setup: ComparisonSetup, log: Callable[[str], None] = print) -
             cost = measure_query_cost(entry, models, threads=setup.threads, repeats=setup.repeats,
                                       n_queries=setup.timing_queries)
             row = entry_row(entry, models, metrics, cost, seed=setup.seed, threads=setup.threads,
-                            n_timing_queries=setup.timing_queries)
+                            n_timing_queries=setup.timing_queries, repeats=setup.repeats)
             configs = {key: json.loads(models[key].attrs.get("config") or "{}") for key in entry.models}
             row.update(provenance(configs), data_source=dataset.source)
             append_rows([row], setup.results_file)

@@ -131,7 +131,8 @@ def test_measured_rows_and_supervision_marks():
                   Entry("z", codes="scae", features="scae-dual", shortlist=10)):
         cost = measure_query_cost(entry, models, repeats=1, n_queries=3, k=5)
         assert cost.scan_ms > 0 and (cost.rerank_ms > 0) == (entry.ranking == "two-stage")
-        row = entry_row(entry, models, score_entry(entry, models), cost, seed=0, threads=1, n_timing_queries=3)
+        row = entry_row(entry, models, score_entry(entry, models), cost, seed=0, threads=1, n_timing_queries=3,
+                        repeats=1)
         assert row["query_ms_1m"] > row["query_ms"] and row["memory_bytes_100m"] == 100 * row["memory_bytes_1m"]
     assert {supervision(entry) for entry in ENTRIES if "siamese" in entry.method} == {"supervised"}
     assert {supervision(entry) for entry in ENTRIES if "siamese" not in entry.method} == {"unsupervised"}
@@ -145,7 +146,8 @@ def test_table_and_figure_from_saved_rows(tmp_path):
                      "map_at_1000": 0.8, "precision_at_10": 0.9, "query_ms": 0.05 * (position + 1),
                      "bytes_per_item": 8 + 1024 * bool(entry.features), "query_ms_1m": 1.0, "query_ms_100m": 100.0,
                      "memory_bytes_1m": 8e6, "memory_bytes_100m": 8e8, "n_query": 1000, "n_database": 69000,
-                     "split_seed": 0, "timing_k": 100, "query_threads": 1})
+                     "split_seed": 0, "timing_k": 100, "query_threads": 1, "timing_queries": 200,
+                     "timing_repeats": 5})
     written = write_outputs(pd.DataFrame(rows), "mnist", 64, tables_dir=tmp_path / "tables",
                             figures_dir=tmp_path / "figures", dataset_label="MNIST")
     assert [path.suffix for path in written] == [".md", ".tex", ".png", ".pdf"]
