@@ -202,11 +202,16 @@ def print_summary(plan: Plan, cells: list[Cell], stream=None) -> None:
 
 
 def _number(value) -> str:
+    if isinstance(value, str):
+        return value
     try:
         number = float(value)
     except (TypeError, ValueError):
         return "–"
-    return f"{number:.1f}" if abs(number) >= 10 else f"{number:.4f}"
+    if number != number:
+        return "–"
+    return str(int(number)) if number.is_integer() and abs(number) >= 1 else (
+        f"{number:.1f}" if abs(number) >= 10 else f"{number:.4f}")
 
 
 def insert_readme_tables(readme: Path, tables_dir: Path) -> list[str]:
