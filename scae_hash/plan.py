@@ -8,8 +8,8 @@ expanded as a product into cells). Adding a kind of cell is one entry under ``ki
 A cell is *done* when the latest row of each run it leaves (``results.RUN_KEYS``) exists in its
 results file and is not stale. A row is *stale* when
 
-* its resolved config (the ``config`` JSON of the row; keys that the row predates count at
-  their default) differs from the cell's config now, or
+* its resolved config (the ``config`` JSON of the row, for kinds with ``config_in_row``; keys
+  that the row predates count at their default) differs from the cell's config now, or
 * the code it depends on (the kind's ``depends`` paths) differs between the commit that made the
   row (a ``-dirty`` commit counts as its base commit) and the working tree. Python files are
   compared by their syntax tree without docstrings, so comments and docstrings never make a row
@@ -54,6 +54,7 @@ class Kind:
     depends: tuple[str, ...]
     estimate_seconds: float
     overhead_seconds: float
+    config_in_row: bool  # the rows' ``config`` column is the resolved config of the cell's file
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,7 @@ def _kind(name: str, entry: Any, path: Path) -> Kind:
         depends=tuple(_flatten(entry.get("depends") or [])),
         estimate_seconds=float(entry.get("estimate_seconds", 60)),
         overhead_seconds=float(entry.get("overhead_seconds", 0)),
+        config_in_row=bool(entry.get("config_in_row", False)),
     )
 
 
@@ -328,7 +330,7 @@ def _has(row: dict, key: str) -> bool:
 
 
 def _stale_reason(cell: Cell, row: dict, code: "CodeVersions") -> str:
-    if cell.config is not None and _has(row, "config"):
+    if cell.config is not None and cell.kind.config_in_row and _has(row, "config"):
         try:
             recorded = json.loads(row["config"])
         except (TypeError, ValueError):

@@ -93,7 +93,8 @@ def test_a_cell_listed_twice_is_an_error(tmp_path):
 def test_done_stale_missing_from_rows(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tiny.yaml").write_text("dataset: mnist\n")
-    config_kind = {**FAKE_KIND, "name": "cfg/{variant}/{bits}", "row": {**FAKE_KIND["row"], "variant": "{variant}"}}
+    config_kind = {**FAKE_KIND, "name": "cfg/{variant}/{bits}", "row": {**FAKE_KIND["row"], "variant": "{variant}"},
+                   "config_in_row": True}
     plan = load_plan(write_plan(tmp_path, {"dataset": "mnist", "bits": [16, 32, 48]},
                                 kinds={"fake": FAKE_KIND, "cfg": config_kind},
                                 parts={"tiny": {"kind": "fake", "grid": [{"script": "x", "method": "fake", "seed": 0,
