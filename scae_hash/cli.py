@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from scae_hash.errors import ScaeHashError
-from scae_hash.hashers.base import MAX_BITS, MIN_BITS
+from scae_hash.constants import MAX_BITS, MIN_BITS, SPLITS
 
 TABLE_COLUMNS = ["method", "dataset", "bits", "seed", "map", "map_at_1000", "map_tie_aware",
                  "precision_at_1000", "p_r2", "bit_rate_min", "bit_rate_max", "fit_seconds"]
@@ -55,7 +55,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from scae_hash.data import DATASETS
+    from scae_hash.constants import DATASETS
     from scae_hash.hashers import BASELINES
 
     parser = OneLineErrorParser(
@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
         sub.add_argument("--split-seed", type=int, default=0,
                          help="seed of the protocol's query/database split (default: 0, the reported one)")
+        sub.add_argument("--split", choices=SPLITS, default="test",
+                         help="score the protocol's test queries, or the validation queries drawn from the "
+                         "training set (for choosing configs; rows go to results/validation.csv) (default: %(default)s)")
         sub.add_argument("--data-dir", help="folder holding mnist/, cifar10/, fashion-mnist/ "
                          "(default: $SCAE_HASH_DATA, then the Debian path, then a keras.datasets download)")
         sub.add_argument("--codes-out", metavar="FILE.h5",
@@ -103,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", default="runs",
                        help="folder for models, histories, checkpoints and the pretraining cache (default: %(default)s)")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run from its last saved epoch")
+    train.add_argument("--validate-each-epoch", action="store_true",
+                       help="after every fine-tuning epoch, score the validation split (features, ITQ on them, "
+                       "the head's codes) into the history CSV; never the test queries")
     train.set_defaults(handler=run_train_command)
 
     index = commands.add_parser("index", help="hash a folder of images into a searchable index file",
@@ -193,11 +199,19 @@ def run_train_command(args: argparse.Namespace) -> list[dict]:
     if args.set:  # a run with overrides must not resume or reuse another run's models
         run_name += "-" + hashlib.sha1("\n".join(args.set).encode()).hexdigest()[:8]
     # never resume a full run from a smoke run
-    run_dir = Path(args.run_dir) / f"{run_name}{subset_suffix(args.subset)}-seed{args.seed}"
+    split_tag = "-validation" if args.split == "validation" else ""
+    run_dir = Path(args.run_dir) / f"{run_name}{subset_suffix(args.subset)}{split_tag}-seed{args.seed}"
 
     def make(method: str, bits: int):
+        callbacks = []
+        if args.validate_each_epoch:
+            from scae_hash.data import load_dataset
+            from scae_hash.validation import ValidationCurve
+
+            dataset = load_dataset(config.dataset, args.data_dir, progress=False)
+            callbacks.append(ValidationCurve(dataset, bits, args.seed, args.split_seed, progress=not args.quiet))
         return SCAEHasher(bits, args.seed, config=config, run_dir=run_dir, resume=args.resume,
-                          progress=not args.quiet)
+                          progress=not args.quiet, callbacks=callbacks)
 
     return run_protocol_grid(args, [config.dataset], [("scae", bits) for bits in bits_list], make=make,
                              results_file="scae.csv", config=config.to_dict(), subset=args.subset, variant=run_name)
@@ -217,12 +231,19 @@ def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: 
     from scae_hash.protocol import Split, protocol_split, subset_indices
     from scae_hash.results import append_rows, save_curves, save_split
 
+    validating = args.split == "validation"
+    if validating:  # never mixed into the thesis tables
+        from scae_hash.validation import RESULTS_FILE as results_file
     rows = []
     n_runs = len(datasets) * len(runs)
     for dataset_name in datasets:
         dataset = load_dataset(dataset_name, args.data_dir, progress=not args.quiet)
         split = protocol_split(dataset.labels, seed=args.split_seed)
-        split_file = Path(args.results_dir) / "splits" / f"{dataset.name}-seed{args.split_seed}.json"
+        if validating:
+            from scae_hash.protocol import validation_split
+
+            split = validation_split(dataset.labels, split, seed=args.split_seed)
+        split_file = Path(args.results_dir) / "splits" / f"{dataset.name}-seed{args.split_seed}{'-validation' * validating}.json"
         if not args.no_save:
             save_split(split_file, dataset.name, args.split_seed, split.query)
         protocol = dataset.name
@@ -235,6 +256,8 @@ def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: 
             outcome = run_hasher(hasher, dataset, split, method=method, protocol=protocol,
                                  split_seed=args.split_seed, config=config, progress=not args.quiet)
             outcome.row["split_file"] = str(split_file)
+            for row in (outcome.row, outcome.feature_row or {}):
+                row["split"] = args.split
             if variant:
                 for row in (outcome.row, outcome.feature_row or {}):
                     row["variant"] = variant
@@ -242,7 +265,7 @@ def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: 
                 path = codes_path(args.codes_out, n_runs, method=method, dataset=dataset.name, bits=bits, seed=args.seed)
                 save_codes(path, outcome.codes)
                 outcome.row["codes_file"] = str(path)
-            if not args.no_save:
+            if not args.no_save and not validating:  # curves and artifacts serve the thesis figures
                 # A subset run must not overwrite the curves of the full run it is a cheap copy of.
                 run_name = f"{method}-{variant or dataset.name}-{bits}b-seed{args.seed}{subset_suffix(subset)}"
                 outcome.row["curves_file"] = str(save_curves(
@@ -277,7 +300,7 @@ def run_index_command(args: argparse.Namespace) -> list[dict]:
         from scae_hash.hashers.scae import SCAEHasher
 
         hasher = SCAEHasher.load(args.model, progress=False)
-        shape, fit = hasher.config.image_shape, False
+        shape, fit = hasher.image_shape, False
     else:
         hasher = make_baseline(args.method, args.bits, args.seed)
         shape, fit = (*args.size, 1 if args.grey else 3), True

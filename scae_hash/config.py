@@ -20,15 +20,8 @@ from typing import Any, Literal
 
 import yaml
 
+from scae_hash.constants import IMAGE_SHAPES, MAX_BITS, MIN_BITS
 from scae_hash.errors import ConfigError
-from scae_hash.hashers.base import MAX_BITS, MIN_BITS
-
-#: (height, width, channels) of each known data set; scales are checked against these.
-IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
-    "mnist": (28, 28, 1),
-    "fashion": (28, 28, 1),
-    "cifar10": (32, 32, 3),
-}
 
 
 @dataclass
@@ -46,8 +39,11 @@ class ModelConfig:
     # The continuous features the fitted model exports (re-ranking, the ITQ head): the
     # "projection" the contrastive loss acts on, or the "hidden" layer before it (SimCLR keeps
     # the layer before its projection head; measured better on Fashion-MNIST). Training is the
-    # same either way; "hidden" needs finetune.hash_head: itq, the trained head reads the projection.
+    # same either way; a "trained" head on "hidden" is trained in the head stage (head.epochs).
     representation: Literal["projection", "hidden"] = "projection"
+    # > 0: append the cluster head's assignment probabilities (times this factor) to the
+    # L2-normalised exported features, so the hash head sees the groups (needs loss.cluster).
+    cluster_export: float = 0.0
 
 
 @dataclass
@@ -65,9 +61,29 @@ class FinetuneConfig:
     batch_size: int = 256
     learning_rate: float = 1e-3
     schedule: Literal["constant", "cosine"] = "cosine"
-    # After the last epoch, "itq" sets the hash head from ITQ of the learned features
-    # (scae_hash.model.head_init); "trained" keeps the jointly trained head.
-    hash_head: Literal["trained", "itq"] = "trained"
+    # After the last epoch: "trained" keeps the jointly trained head (with head.epochs > 0:
+    # trains a fresh head for head.epochs on the frozen features), "itq" sets it from ITQ of
+    # the learned features
+    # (scae_hash.hashers.itq_head), "itq_finetuned" sets it from ITQ, then trains it for head.epochs.
+    hash_head: Literal["trained", "itq", "itq_finetuned"] = "trained"
+
+
+@dataclass
+class HeadConfig:
+    """The hash-head stage: the head alone trained on the frozen exported features, with the
+    quantization, bit-balance, decorrelation and similarity terms (0 switches one off)."""
+
+    epochs: int = 0
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    quantization: float = 0.1
+    balance: float = 0.1
+    decorrelation: float = 0.0
+    similarity: float = 1.0
+
+
+#: The weighted fine-tuning terms among LossConfig's keys (the model's loss terms).
+LOSS_WEIGHTS = ("reconstruction", "quantization", "balance", "decorrelation", "contrastive", "similarity", "cluster")
 
 
 @dataclass
@@ -88,6 +104,11 @@ class LossConfig:
     # With neighbours: re-mine them in the model's own feature space every this many epochs
     # (0: PCA neighbours throughout).
     remine_every: int = 0
+    # SCAN-style cluster term: weight, number of clusters, and weight of the balance (entropy)
+    # part (scae_hash.model.losses.cluster_consistency_loss).
+    cluster: float = 0.0
+    clusters: int = 10
+    cluster_entropy: float = 5.0
 
 
 @dataclass
@@ -109,6 +130,7 @@ class SCAEConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     bits: list[int] = field(default_factory=lambda: [16, 32, 48, 64])
@@ -117,6 +139,32 @@ class SCAEConfig:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return IMAGE_SHAPES[self.dataset]
+
+    def model_hyperparameters(self) -> dict[str, Any]:
+        """The keyword arguments of ``HashingModel`` (besides bits and seed) for this config:
+        the model keeps only these, not the experiment schema."""
+        model, loss, augment = self.model, self.loss, self.augment
+        return {
+            "image_shape": self.image_shape,
+            "block_channels": model.block_channels,
+            "convs_per_block": model.convs_per_block,
+            "kernel_size": model.kernel_size,
+            "scales": model.scales,
+            "fused_depths": model.fused_depths,
+            "pool_grid": model.pool_grid,
+            "feature_dim": model.feature_dim,
+            "decoder_input": model.decoder_input,
+            "representation": model.representation,
+            "loss_weights": {term: getattr(loss, term) for term in LOSS_WEIGHTS},
+            "temperature": loss.temperature,
+            "clusters": loss.clusters if loss.cluster > 0 else 0,
+            "cluster_entropy": loss.cluster_entropy,
+            "cluster_export": model.cluster_export,
+            "augment": {key: value for key, value in dataclasses.asdict(augment).items() if key != "enabled"}
+            if augment.enabled
+            else None,
+            "metadata": self.to_dict(),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON-ready), for provenance and for saving with a model."""
@@ -259,8 +307,37 @@ def _validate(config: SCAEConfig, source: str) -> None:
                 f"(needs >= {2**depth} px to keep a feature map)"
             )
 
-    if model.representation == "hidden" and config.finetune.hash_head != "itq":
-        fail("'model.representation: hidden' needs 'finetune.hash_head: itq' (the trained head reads the projection)")
+    head_stage = config.finetune.hash_head != "itq"
+    if config.finetune.hash_head == "itq_finetuned" and config.head.epochs < 1:
+        fail("'finetune.hash_head: itq_finetuned' needs 'head.epochs' >= 1")
+    if config.finetune.hash_head == "trained" and config.head.epochs < 1:
+        if model.representation == "hidden" or model.cluster_export > 0:
+            fail("a 'trained' hash head on the hidden layer or with 'model.cluster_export' is trained in the "
+                 "head stage: set 'head.epochs' >= 1")
+    if head_stage and config.head.epochs > 0:
+        head = config.head
+        if head.batch_size < 2 or not head.learning_rate > 0:
+            fail("'head.batch_size' must be >= 2 and 'head.learning_rate' > 0")
+        if min(head.quantization, head.balance, head.decorrelation, head.similarity) < 0:
+            fail("'head' loss weights must be >= 0")
+    if config.head.epochs < 0:
+        fail("'head.epochs' must be >= 0")
+    loss = config.loss
+    if loss.cluster > 0 and loss.clusters < 2:
+        fail(f"'loss.clusters' must be >= 2 with the cluster term on, got {loss.clusters}")
+    if loss.cluster_entropy < 0:
+        fail(f"'loss.cluster_entropy' must be >= 0, got {loss.cluster_entropy}")
+    if model.cluster_export < 0:
+        fail(f"'model.cluster_export' must be >= 0, got {model.cluster_export}")
+    if model.cluster_export > 0:
+        if loss.cluster <= 0:
+            fail("'model.cluster_export' needs the cluster head: set 'loss.cluster' > 0")
+        joint_code_terms = [t for t in ("quantization", "balance", "decorrelation", "similarity") if getattr(loss, t) > 0]
+        if loss.reconstruction > 0 and model.decoder_input == "codes":
+            joint_code_terms.append("reconstruction from codes")
+        if joint_code_terms:
+            fail("with 'model.cluster_export' the hash head reads more than the training features: switch off "
+                 f"the joint code terms ({', '.join(joint_code_terms)}; 'model.decoder_input: features')")
 
     for section in ("pretrain", "finetune"):
         stage = getattr(config, section)
@@ -272,7 +349,7 @@ def _validate(config: SCAEConfig, source: str) -> None:
         if not stage.learning_rate > 0:
             fail(f"'{section}.learning_rate' must be > 0, got {stage.learning_rate}")
 
-    weights = {term: w for term, w in dataclasses.asdict(config.loss).items() if term not in ("temperature", "neighbours", "remine_every")}
+    weights = {term: getattr(config.loss, term) for term in LOSS_WEIGHTS}
     for term, weight in weights.items():
         if weight < 0:
             fail(f"loss weight 'loss.{term}' must be >= 0, got {weight}")

@@ -35,9 +35,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from scae_hash.constants import DATASETS
 from scae_hash.errors import DataError
 
-DATASETS = ("mnist", "fashion", "cifar10")
 ALIASES = {
     "fashion-mnist": "fashion",
     "fashion_mnist": "fashion",

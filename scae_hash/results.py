@@ -115,7 +115,9 @@ def main_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows of the main comparison: trained on the full training set, baselines and SCAE
     runs of a data set's own config."""
     own_config = (frame["variant"] == "") | (frame["variant"] == frame["dataset"])
-    return frame[own_config & (frame["protocol"] == frame["dataset"])]
+    # validation rows (results/validation.csv) choose configs; they never enter a thesis table
+    test_split = frame["split"].fillna("test") != "validation" if "split" in frame else True
+    return frame[own_config & (frame["protocol"] == frame["dataset"]) & test_split]
 
 
 def ablation_table(frame: pd.DataFrame, metric: str, dataset: str, protocol: str, method: str = "scae") -> pd.DataFrame:

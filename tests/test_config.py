@@ -47,11 +47,28 @@ def test_negative_loss_weight(tmp_path: Path):
     fails_with(tmp_path, {"dataset": "mnist", "loss": {"balance": -0.1}}, "loss.balance", ">= 0")
 
 
-def test_hidden_representation_needs_the_itq_head(tmp_path: Path):
+def test_a_trained_head_on_another_representation_needs_the_head_stage(tmp_path: Path):
     mapping = {"dataset": "mnist", "model": {"representation": "hidden"}}
-    fails_with(tmp_path, mapping, "model.representation", "finetune.hash_head: itq")
+    fails_with(tmp_path, mapping, "hidden", "head.epochs")
     mapping["finetune"] = {"hash_head": "itq"}
     load_config(write(tmp_path, mapping))
+    mapping["finetune"] = {"hash_head": "itq_finetuned"}
+    fails_with(tmp_path, mapping, "itq_finetuned", "head.epochs")
+    mapping["head"] = {"epochs": 2}
+    load_config(write(tmp_path, mapping))
+
+
+def test_cluster_export_needs_the_cluster_term_and_no_joint_code_terms(tmp_path: Path):
+    mapping = {"dataset": "mnist", "model": {"cluster_export": 1.0}, "finetune": {"hash_head": "itq"}}
+    fails_with(tmp_path, mapping, "loss.cluster")
+    mapping["loss"] = {"cluster": 1.0, "clusters": 1}
+    fails_with(tmp_path, mapping, "loss.clusters")
+    mapping["loss"] = {"cluster": 1.0}
+    fails_with(tmp_path, mapping, "joint code terms", "quantization")
+    mapping["loss"].update(quantization=0, balance=0, similarity=0)
+    mapping["model"]["decoder_input"] = "features"
+    config = load_config(write(tmp_path, mapping))
+    assert config.model_hyperparameters()["clusters"] == 10
 
 
 @pytest.mark.parametrize("bits", [4, 300])

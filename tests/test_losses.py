@@ -62,3 +62,17 @@ def test_similarity_preserving_compares_cosine_matrices():
     codes = CODES[:, :2]
     expected = np.mean((cosine(codes) - cosine(FEATURES)) ** 2)
     assert value(losses.similarity_preserving_loss(codes, FEATURES)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_cluster_consistency_is_scan_loss():
+    a = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]], "float32")
+    b = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]], "float32")
+    consistency = -np.mean(np.log((a * b).sum(axis=1)))
+    mean = np.concatenate([a, b]).mean(axis=0)
+    entropy = -(mean * np.log(mean)).sum()
+    got = value(losses.cluster_consistency_loss(a, b, entropy_weight=2.0))
+    assert got == pytest.approx(consistency - 2.0 * entropy, rel=1e-5)
+    # one confident shared cluster scores better than a split pair, at equal balance
+    same = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")
+    split = np.array([[0.0, 1.0], [1.0, 0.0]], "float32")
+    assert value(losses.cluster_consistency_loss(same, same, 1.0)) < value(losses.cluster_consistency_loss(same, split, 1.0))

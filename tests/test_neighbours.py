@@ -43,7 +43,7 @@ def test_remining_uses_the_models_own_features():
         {"dataset": "mnist", "model": {"block_channels": [4], "scales": [1.0], "fused_depths": [1], "feature_dim": 8}}
     )
     keras.utils.set_random_seed(0)
-    model = HashingModel(config.to_dict(), 8)
+    model = HashingModel(8, **config.model_hyperparameters())
     images = np.random.default_rng(0).random((64, 28, 28, 1), dtype=np.float32)
     pairs = NeighbourPairs(images, np.zeros((64, 3), dtype=np.int64), batch_size=16, seed=0)
     remine = RemineNeighbours(pairs, k=3, every=2)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from scae_hash.config import SCAEConfig
-from scae_hash.errors import DataError
+from scae_hash.errors import ConfigError, DataError
 from scae_hash.hashers.scae import SCAEHasher
 from scae_hash.model.hashing_model import HashingModel
 from scae_hash.model.pretrain import pretrain_blocks
@@ -77,7 +77,7 @@ def test_end_to_end_cache_and_keras_round_trip(images: np.ndarray, tmp_path: Pat
 
 def test_greedy_pretraining_freezes_earlier_blocks(images: np.ndarray, tmp_path: Path):
     config = tiny_config()
-    blocks = HashingModel(config.to_dict(), 16).blocks
+    blocks = HashingModel(16, **config.model_hyperparameters()).blocks
     recorder = StageRecorder(blocks)
     cache_dir = tmp_path / "cache"
     pretrain_blocks(blocks, images[:512], config, seed=0, cache_dir=cache_dir, progress=False, callbacks=(recorder,))
@@ -145,4 +145,59 @@ def test_hidden_representation_exports_the_layer_before_the_projection(images: n
     hidden_layer, _ = model.feature_head.layers
     expected = keras.ops.convert_to_numpy(hidden_layer(model.encoder(images[:64])))
     np.testing.assert_allclose(hasher.features(images[:64]), expected, rtol=1e-5, atol=1e-6)
+    assert 0.2 < hasher.encode(images[:300]).mean() < 0.8
+
+
+def test_saved_model_loads_after_the_config_schema_renamed_and_gained_keys(images, tmp_path, monkeypatch):
+    import dataclasses
+
+    from scae_hash import config as config_module
+
+    config = tiny_config(pretrain={"enabled": False})
+    hasher = SCAEHasher(16, seed=0, config=config, progress=False).fit(images[:256])
+    hasher.save(tmp_path / "model.keras")
+    fields = [
+        ("nt_xent_temperature" if f.name == "temperature" else f.name, f.type, dataclasses.field(default=f.default))
+        for f in dataclasses.fields(config_module.LossConfig)
+    ]
+    renamed = dataclasses.make_dataclass("LossConfig", [*fields, ("a_new_weight", float, dataclasses.field(default=0.0))])
+    monkeypatch.setattr(config_module, "LossConfig", renamed)
+    with pytest.raises(ConfigError, match="unknown key 'loss.temperature'"):
+        SCAEConfig.from_dict(config.to_dict())
+
+    loaded = SCAEHasher.load(tmp_path / "model.keras", progress=False)
+    assert loaded.config is None  # the old experiment config no longer parses: provenance only
+    assert loaded.image_shape == (28, 28, 1)
+    np.testing.assert_array_equal(loaded.encode(images[:100]), hasher.encode(images[:100]))
+
+
+@pytest.mark.parametrize("kind", ["trained", "itq_finetuned"])
+def test_head_stage_trains_the_hash_head_on_frozen_features(images, tmp_path, kind):
+    from scae_hash.hashers.shallow import ITQ
+
+    config = tiny_config(pretrain={"enabled": False}, model={"representation": "hidden"},
+                         finetune={"hash_head": kind}, head={"epochs": 2}, loss={"neighbours": 3})
+    hasher = SCAEHasher(16, seed=0, config=config, run_dir=tmp_path, progress=False).fit(images[:512])
+    assert "head" in hasher.timings_ and (tmp_path / "history_head_16.csv").is_file()
+    bits, features = hasher.encode_with_features(images[:512])
+    assert 0.2 < bits.mean() < 0.8
+    itq_bits = ITQ(16, seed=0).fit(features).encode(features)
+    agreement = (bits == itq_bits).mean()
+    assert agreement < 0.999, "the head stage should move the head away from where it started"
+    if kind == "itq_finetuned":
+        assert agreement > 0.6, "two epochs from ITQ should stay near ITQ's codes"
+
+
+def test_cluster_head_exports_assignments_beside_the_features(images):
+    config = tiny_config(
+        pretrain={"enabled": False}, finetune={"hash_head": "itq"},
+        model={"cluster_export": 1.0, "decoder_input": "features"},
+        loss={"neighbours": 3, "cluster": 1.0, "clusters": 5, "quantization": 0, "balance": 0, "similarity": 0,
+              "decorrelation": 0},
+    )
+    hasher = SCAEHasher(16, seed=0, config=config, progress=False).fit(images[:512])
+    features = hasher.features(images[:64])
+    assert features.shape == (64, 16 + 5)
+    np.testing.assert_allclose(np.linalg.norm(features[:, :16], axis=1), 1.0, rtol=1e-4)
+    np.testing.assert_allclose(features[:, 16:].sum(axis=1), 1.0, rtol=1e-4)
     assert 0.2 < hasher.encode(images[:300]).mean() < 0.8

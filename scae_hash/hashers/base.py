@@ -6,9 +6,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from scae_hash.constants import MAX_BITS, MIN_BITS
 from scae_hash.errors import ConfigError
-
-MIN_BITS, MAX_BITS = 8, 256
 
 
 class Hasher(ABC):

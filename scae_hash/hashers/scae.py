@@ -14,9 +14,10 @@ from scae_hash.config import SCAEConfig
 from scae_hash.devices import use_local_devices
 from scae_hash.errors import ConfigError, DataError
 from scae_hash.hashers.base import Hasher
+from scae_hash.hashers.itq_head import set_head_from_itq
 from scae_hash.model.finetune import finetune
 from scae_hash.model.hashing_model import HashingModel
-from scae_hash.model.head_init import set_head_from_itq
+from scae_hash.model.head_stage import reset_head, train_hash_head
 from scae_hash.model.pretrain import pretrain_blocks, pretraining_key
 from scae_hash.model.stages import announce
 
@@ -39,13 +40,15 @@ class SCAEHasher(Hasher):
         n_bits: int,
         seed: int = 0,
         *,
-        config: SCAEConfig,
+        config: SCAEConfig | None,
         run_dir: Path | None = None,
         resume: bool = False,
         progress: bool = True,
+        callbacks: Sequence[keras.callbacks.Callback] = (),
     ) -> None:
         super().__init__(n_bits, seed)
         self.config = config
+        self.callbacks = tuple(callbacks)  # join every stage of every fit (e.g. a ValidationCurve)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.resume = resume
         self.progress = progress
@@ -63,13 +66,14 @@ class SCAEHasher(Hasher):
         and an interrupted stage continues from its last saved epoch.
         """
         x = self._check_images(x)
+        callbacks = (*self.callbacks, *callbacks)
         use_local_devices([self.config.pretrain.batch_size, self.config.finetune.batch_size])
         if self.resume and self.model_path is not None and self.model_path.is_file():
             announce(self.progress, f"resume: loading finished {self.model_path}")
             self.model_ = self._load_model(self.model_path)
             return self
         keras.utils.set_random_seed(self.seed)
-        model = HashingModel(self.config.to_dict(), self.n_bits, self.seed)
+        model = HashingModel(self.n_bits, seed=self.seed, **self.config.model_hyperparameters())
         self.timings_ = {}
         if self.config.pretrain.enabled:
             with self._pretrain_cache(x) as cache_dir:
@@ -99,12 +103,37 @@ class SCAEHasher(Hasher):
             callbacks=tuple(callbacks),
         )
         self.trained_head_ = model.hash_head.get_weights()  # the head the decoder was trained with (figures)
-        if self.config.finetune.hash_head == "itq":
-            announce(self.progress, f"hash head: ITQ on the learned features of {len(x)} images")
-            set_head_from_itq(model, x, self.seed)
         self.model_ = model
+        self.refit_head(x, callbacks=callbacks)
         if self.model_path is not None:
             self.save(self.model_path)
+        return self
+
+    def refit_head(self, x: np.ndarray, *, callbacks: Sequence[keras.callbacks.Callback] = ()) -> "SCAEHasher":
+        """Set the fitted model's hash head as ``finetune.hash_head`` says, on the exported
+        features of ``x``: ITQ, and/or the head stage (``trained`` with ``head.epochs`` > 0
+        trains it from fresh weights, i.e. from scratch). Also how a head variant of one trained
+        representation is made without retraining it."""
+        model, kind, head = self.model_, self.config.finetune.hash_head, self.config.head
+        head_stage = kind != "itq" and head.epochs > 0
+        if kind == "trained" and not head_stage:
+            return self
+        features = np.asarray(model.predict(x, batch_size=INFERENCE_BATCH, verbose=0)["features"], dtype=np.float32)
+        if kind in ("itq", "itq_finetuned"):
+            announce(self.progress, f"hash head: ITQ on the learned features of {len(x)} images")
+            set_head_from_itq(model.hash_head, features, self.n_bits, self.seed)
+        else:
+            keras.utils.set_random_seed(self.seed)
+            reset_head(model.hash_head)
+        if head_stage:
+            weights = {term: getattr(head, term) for term in ("quantization", "balance", "decorrelation", "similarity")}
+            self.timings_ = getattr(self, "timings_", {})  # a loaded model has no other stages
+            self.timings_["head"] = train_hash_head(
+                model.hash_head, features, epochs=head.epochs, batch_size=head.batch_size,
+                learning_rate=head.learning_rate, term_weights=weights, seed=self.seed,
+                stage=f"head_{self.n_bits}", run_dir=self.run_dir, resume=self.resume,
+                progress=self.progress, callbacks=tuple(callbacks),
+            )
         return self
 
     def encode(self, x: np.ndarray) -> np.ndarray:
@@ -127,7 +156,10 @@ class SCAEHasher(Hasher):
     def load(cls, path: str | Path, *, progress: bool = True) -> "SCAEHasher":
         """Rebuild a fitted hasher from a ``.keras`` file written by :meth:`save`."""
         model = cls._load_model(Path(path))
-        config = SCAEConfig.from_dict(model.scae_config, source=str(path))
+        try:  # the experiment config is provenance only: a renamed key must not block loading
+            config = SCAEConfig.from_dict(model.metadata, source=str(path))
+        except ConfigError:
+            config = None
         hasher = cls(model.n_bits, model.seed, config=config, progress=progress)
         hasher.model_ = model
         return hasher
@@ -144,11 +176,16 @@ class SCAEHasher(Hasher):
             raise RuntimeError("SCAEHasher is not fitted: call fit() or load() first")
         return self.model_.predict(self._check_images(x), batch_size=INFERENCE_BATCH, verbose=0)
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """The input size: the fitted model's own, else the config's."""
+        return self.model_.image_shape if hasattr(self, "model_") else self.config.image_shape
+
     def _check_images(self, x: np.ndarray) -> np.ndarray:
-        expected = self.config.image_shape
+        expected = self.image_shape
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
             raise DataError(
-                f"{self.config.dataset} config expects images of shape (n, {', '.join(map(str, expected))}), "
+                f"the model expects images of shape (n, {', '.join(map(str, expected))}), "
                 f"got {x.shape}"
             )
         return np.asarray(x, dtype=np.float32)

@@ -13,7 +13,6 @@ import math
 import keras
 from keras import layers
 
-from scae_hash.config import ModelConfig
 from scae_hash.model.blocks import ConvAEBlocks
 
 
@@ -35,12 +34,14 @@ def _downscale(image, scale: float, size: tuple[int, int], tag: str):
     return layers.Resizing(*size, interpolation="bilinear", name=f"{tag}_resize")(image)
 
 
-def build_multiscale_encoder(blocks: ConvAEBlocks, config: ModelConfig) -> keras.Model:
+def build_multiscale_encoder(
+    blocks: ConvAEBlocks, scales: list[float], fused_depths: list[int], pool_grid: int
+) -> keras.Model:
     """Image -> fused multi-scale, multi-depth descriptor (a flat vector)."""
     height, width, channels = blocks.image_shape
     image = keras.Input((height, width, channels), name="image")
     pooled = []
-    for scale in config.scales:
+    for scale in scales:
         tag = f"s{round(scale * 100)}"
         side_h, side_w = math.floor(height * scale), math.floor(width * scale)
         x = image
@@ -50,7 +51,7 @@ def build_multiscale_encoder(blocks: ConvAEBlocks, config: ModelConfig) -> keras
         for depth, block_encoder in enumerate(blocks.encoders, start=1):
             x = block_encoder(x)
             side = (side + 1) // 2
-            if depth in config.fused_depths:
-                pooled.append(_pool_to_grid(x, side, config.pool_grid, f"{tag}_d{depth}"))
+            if depth in fused_depths:
+                pooled.append(_pool_to_grid(x, side, pool_grid, f"{tag}_d{depth}"))
     fused = pooled[0] if len(pooled) == 1 else layers.Concatenate(name="fuse")(pooled)
     return keras.Model(image, fused, name="multiscale_encoder")

@@ -48,6 +48,7 @@ def finetune(
             **batches,
             epochs=settings.epochs,
             verbose=fit_verbosity(progress),
-            callbacks=[*stage_callbacks(run_dir, stage, resume=resume), *extra, *callbacks],
+            # the caller's callbacks first: what they add to an epoch's logs reaches the history CSV
+            callbacks=[*callbacks, *stage_callbacks(run_dir, stage, resume=resume), *extra],
         )
     return time.perf_counter() - started

@@ -56,3 +56,15 @@ def similarity_preserving_loss(codes, features):
     the codes learn the neighbourhood structure of the features, not the reverse."""
     target = ops.stop_gradient(_cosine_similarity_matrix(features, features))
     return ops.mean(ops.square(_cosine_similarity_matrix(codes, codes) - target))
+
+
+def cluster_consistency_loss(assignments_a, assignments_b, entropy_weight: float = 5.0):
+    """SCAN's clustering objective on softmax assignments of an image and its positive:
+    -log of their dot product (both in one cluster, confidently) minus ``entropy_weight``
+    times the entropy of the mean assignment over both views (every cluster in use), which
+    keeps the trivial one-cluster solution away."""
+    agreement = ops.sum(assignments_a * assignments_b, axis=1)
+    consistency = -ops.mean(ops.log(ops.maximum(agreement, 1e-8)))
+    mean = ops.mean(ops.concatenate([assignments_a, assignments_b], axis=0), axis=0)
+    entropy = -ops.sum(mean * ops.log(ops.maximum(mean, 1e-8)))
+    return consistency - entropy_weight * entropy

@@ -1,0 +1,21 @@
+"""Names and ranges that every layer of the package shares, kept in one module that imports
+nothing of the package, so that the CLI, configs, hashers and data loaders agree on them."""
+
+from __future__ import annotations
+
+#: Code lengths a hasher accepts.
+MIN_BITS, MAX_BITS = 8, 256
+
+#: The docs/protocol.md data sets.
+DATASETS: tuple[str, ...] = ("mnist", "fashion", "cifar10")
+
+#: (height, width, channels) of each docs/protocol.md data set.
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
+    "mnist": (28, 28, 1),
+    "fashion": (28, 28, 1),
+    "cifar10": (32, 32, 3),
+}
+
+#: Which queries a run scores: the docs/protocol.md test queries, or the validation queries drawn
+#: from the training set (for choosing configs; their rows go to a results file of their own).
+SPLITS: tuple[str, ...] = ("test", "validation")

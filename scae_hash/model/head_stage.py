@@ -1,0 +1,99 @@
+"""The hash-head stage: after the representation is trained, the hash head alone is trained on
+the frozen exported features with the hash losses, as the thesis fine-tunes its hash layer.
+
+The features are computed once (inference mode, no augmentation), so an epoch costs a few
+matrix products. The similarity term asks the codes to keep the cosine similarities of the
+features centred with their training mean (ITQ's view of them: uncentred ReLU features are
+all alike by cosine), while quantization pushes the relaxed codes to +-1 and balance makes
+each bit fire on half of every batch.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+
+from scae_hash.model import losses
+from scae_hash.model.stages import announce, fit_verbosity, progress_on_stderr, stage_callbacks
+
+HEAD_TERMS = ("quantization", "balance", "decorrelation", "similarity")
+
+
+class HeadTrainer(keras.Model):
+    """Trains ``head`` (a ``Dense + tanh`` layer shared with the hashing model) on features."""
+
+    def __init__(self, head: keras.layers.Layer, term_weights: dict[str, float], centre: np.ndarray, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.head = head
+        self.term_weights = {term: float(term_weights.get(term, 0.0)) for term in HEAD_TERMS}
+        self.centre = ops.convert_to_tensor(np.asarray(centre, dtype="float32"))
+        self.trackers = {term: keras.metrics.Mean(name=f"{term}_loss") for term, w in self.term_weights.items() if w > 0}
+        self.built = True
+
+    def call(self, features):
+        return self.head(features)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        codes = y_pred
+        term_functions = {
+            "quantization": lambda: losses.quantization_loss(codes),
+            "balance": lambda: losses.balance_loss(codes),
+            "decorrelation": lambda: losses.decorrelation_loss(codes),
+            "similarity": lambda: losses.similarity_preserving_loss(codes, x - self.centre),
+        }
+        total = 0.0
+        for term, tracker in self.trackers.items():
+            value = term_functions[term]()
+            tracker.update_state(value)
+            total = total + self.term_weights[term] * value
+        return total
+
+    @property
+    def metrics(self) -> list:
+        tracked = super().metrics
+        return tracked + [t for t in self.trackers.values() if t not in tracked]
+
+
+def reset_head(head: keras.layers.Layer) -> None:
+    """Fresh (Glorot, zero-bias) weights for a built Dense head: a head trained from scratch."""
+    kernel, bias = head.get_weights()
+    initial = keras.initializers.GlorotUniform()(kernel.shape)
+    head.set_weights([keras.ops.convert_to_numpy(initial), np.zeros_like(bias)])
+
+
+def train_hash_head(
+    head: keras.layers.Layer,
+    features: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    term_weights: dict[str, float],
+    seed: int,
+    stage: str,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    callbacks: tuple[keras.callbacks.Callback, ...] = (),
+) -> float:
+    """Train ``head`` for ``epochs`` on fixed ``features`` (n, dim); returns wall seconds."""
+    announce(progress, f"{stage}: {epochs} epoch(s) of the hash head on {len(features)} feature vectors")
+    started = time.perf_counter()
+    keras.utils.set_random_seed(seed)
+    features = np.asarray(features, dtype=np.float32)
+    trainer = HeadTrainer(head, term_weights, features.mean(axis=0), name=stage)
+    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    with progress_on_stderr():
+        trainer.fit(
+            features,
+            batch_size=batch_size,
+            epochs=epochs,
+            shuffle=True,
+            verbose=fit_verbosity(progress),
+            callbacks=[*callbacks, *stage_callbacks(run_dir, stage, resume=resume)],
+        )
+    return time.perf_counter() - started
