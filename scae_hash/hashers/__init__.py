@@ -9,13 +9,14 @@ from scae_hash.hashers.shallow import ITQ, LSH, PCAH, SpectralHashing
 BASELINES: dict[str, type[Hasher]] = {cls.name: cls for cls in (LSH, PCAH, ITQ, SpectralHashing)}
 
 
-def make_baseline(method: str, n_bits: int, seed: int = 0) -> Hasher:
-    """Build a shallow baseline by its CLI name."""
+def make_baseline(method: str, n_bits: int, seed: int = 0, **hyperparameters) -> Hasher:
+    """Build a shallow baseline by its CLI name (`hyperparameters`, e.g. pca_solver, go to
+    its constructor)."""
     try:
         cls = BASELINES[method]
     except KeyError:
         raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(BASELINES)}") from None
-    return cls(n_bits, seed)
+    return cls(n_bits, seed, **hyperparameters)
 
 
 __all__ = ["BASELINES", "Hasher", "ITQ", "LSH", "PCAH", "SpectralHashing", "make_baseline"]

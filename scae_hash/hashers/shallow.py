@@ -1,13 +1,14 @@
 """Shallow baselines on raw pixels: LSH, PCAH, ITQ and spectral hashing (SH).
 
 Each works on the flattened pixel vector centred with the training mean (docs/protocol.md), and is
-reproducible from its seed.
+reproducible from its seed. The learned state is plain numpy arrays, so restoring a fitted
+hasher and encoding with it needs no scikit-learn (whose import alone is slow); only fitting a
+PCA-based method imports it.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.decomposition import PCA
 
 from scae_hash.errors import ConfigError
 from scae_hash.hashers.base import Hasher
@@ -21,8 +22,22 @@ def _to_bits(projections: np.ndarray) -> np.ndarray:
     return (projections > 0).astype(np.uint8)
 
 
+PCA_SOLVERS = ("covariance_eigh", "randomized")
+
+
 class _PixelHasher(Hasher):
-    """Common part of the baselines: centre pixels with the training mean, then project."""
+    """Common part of the baselines: centre pixels with the training mean, then project.
+
+    ``pca_solver`` is scikit-learn's: "covariance_eigh" (exact, the protocol's reported
+    rows) eigendecomposes the full pixel covariance, which for large images (3,072 pixels of
+    CIFAR-10) dominates the fit; "randomized" finds only the top components (index building).
+    """
+
+    def __init__(self, n_bits: int, seed: int = 0, *, pca_solver: str = "covariance_eigh") -> None:
+        super().__init__(n_bits, seed)
+        if pca_solver not in PCA_SOLVERS:
+            raise ConfigError(f"unknown PCA solver {pca_solver!r}; choose one of {', '.join(PCA_SOLVERS)}")
+        self.pca_solver = pca_solver
 
     def _centre_fit(self, x: np.ndarray) -> np.ndarray:
         flat = _flatten(x)
@@ -33,14 +48,16 @@ class _PixelHasher(Hasher):
         return _flatten(x) - self.mean_
 
     def _fit_pca(self, centred: np.ndarray) -> np.ndarray:
-        """Exact PCA (covariance eigendecomposition); returns the projected training data."""
+        """PCA with the configured solver; returns the projected training data."""
+        from sklearn.decomposition import PCA
+
         n_samples, dim = centred.shape
         if self.n_bits > min(dim, n_samples):
             raise ConfigError(
                 f"{self.name}: {self.n_bits} bits exceed the feature dimension {dim} "
                 f"(or the {n_samples} training items); PCA-based methods need bits <= {min(dim, n_samples)}"
             )
-        pca = PCA(n_components=self.n_bits, svd_solver="covariance_eigh")
+        pca = PCA(n_components=self.n_bits, svd_solver=self.pca_solver, random_state=self.seed)
         projected = pca.fit_transform(centred)
         self.components_ = pca.components_.T.astype(np.float32)  # (dim, n_bits)
         return projected.astype(np.float32)
@@ -80,8 +97,8 @@ class ITQ(_PixelHasher):
 
     name = "itq"
 
-    def __init__(self, n_bits: int, seed: int = 0, n_iter: int = 50) -> None:
-        super().__init__(n_bits, seed)
+    def __init__(self, n_bits: int, seed: int = 0, n_iter: int = 50, *, pca_solver: str = "covariance_eigh") -> None:
+        super().__init__(n_bits, seed, pca_solver=pca_solver)
         self.n_iter = n_iter
 
     def fit(self, x: np.ndarray) -> "ITQ":
