@@ -4,7 +4,7 @@
     python experiments/bench_train.py --subset 5000 --bits 32
     python experiments/bench_train.py --validate            # also score the VALIDATION split
 
-Training uses the docs/protocol.md training set (the database of the seed-0 split); with
+Training uses the PROTOCOL.md training set (the database of the seed-0 split); with
 ``--validate`` it trains on the validation split's training set instead and reports mAP of the
 validation queries against the rest, never touching the real queries. Pretraining is always
 measured from scratch (a fresh temporary run folder, so no cached blocks).
@@ -14,21 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-import keras
-import numpy as np
 
 from scae_hash.config import load_config
 from scae_hash.data import load_dataset
 from scae_hash.hashers.scae import SCAEHasher
 from scae_hash.hashers.shallow import ITQ
 from scae_hash.metrics import evaluate_codes, evaluate_features
-from scae_hash.model.hashing_model import HashingModel
-from scae_hash.protocol import protocol_split, subset_indices, validation_split
+from scae_hash.protocol import subset_indices
+from scae_hash.validation import ValidationCurve, split_for
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "mnist.yaml"
 
@@ -43,50 +39,22 @@ def parse_args() -> argparse.Namespace:
                         help="config override, e.g. --set finetune.epochs=3 (repeatable)")
     parser.add_argument("--validate", action="store_true", help="report validation-split mAP")
     parser.add_argument("--validate-each-epoch", action="store_true",
-                        help="with --validate: also score the validation split after every fine-tuning epoch")
+                        help="score the validation split after every fine-tuning epoch (never the test queries)")
     parser.add_argument("--quiet", action="store_true")
     return parser.parse_args()
-
-
-class ValidationCurve(keras.callbacks.Callback):
-    """After every fine-tuning epoch: validation mAP of the features (cosine) and of ITQ on
-    them, to see whether more epochs help (the validation split only, never the queries)."""
-
-    def __init__(self, images: np.ndarray, dataset, split, bits: int, seed: int) -> None:
-        super().__init__()
-        self.images, self.bits, self.seed = images, bits, seed
-        self.query, self.database = dataset.as_float(split.query), dataset.as_float(split.database)
-        self.query_labels, self.database_labels = dataset.labels[split.query], dataset.labels[split.database]
-        self.curve: list[dict] = []
-
-    def _features(self, x: np.ndarray) -> np.ndarray:
-        return self.model.predict(x, batch_size=1024, verbose=0)["features"]
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        if not isinstance(self.model, HashingModel):
-            return  # a pretraining stage
-        query, database = self._features(self.query), self._features(self.database)
-        features_map = evaluate_features(query, database, self.query_labels, self.database_labels).map
-        itq = ITQ(self.bits, self.seed).fit(self._features(self.images))
-        itq_map = evaluate_codes(itq.encode(query), itq.encode(database), self.query_labels, self.database_labels).map
-        point = {"epoch": epoch + 1, "features": round(float(features_map), 4), "itq_on_features": round(float(itq_map), 4)}
-        self.curve.append(point)
-        print(json.dumps(point), file=sys.stderr, flush=True)
 
 
 def main() -> None:
     args = parse_args()
     config = load_config(args.config, args.overrides)
     dataset = load_dataset(config.dataset, progress=not args.quiet)
-    split = protocol_split(dataset.labels, seed=0)
-    if args.validate:
-        split = validation_split(dataset.labels, split, seed=0)
+    split = split_for("validation" if args.validate else "test", dataset.labels, 0)
     train = split.train if args.subset is None else subset_indices(split.train, args.subset, args.seed)
     images = dataset.as_float(train)
 
     callbacks = []
-    if args.validate and args.validate_each_epoch:
-        callbacks.append(ValidationCurve(images, dataset, split, args.bits, args.seed))
+    if args.validate_each_epoch:
+        callbacks.append(ValidationCurve(dataset, args.bits, args.seed, progress=not args.quiet))
     with tempfile.TemporaryDirectory() as run_dir:
         hasher = SCAEHasher(args.bits, args.seed, config=config, run_dir=Path(run_dir), progress=not args.quiet)
         started = time.perf_counter()
@@ -102,7 +70,8 @@ def main() -> None:
         "train_images": n,
         "total_s": round(total, 1),
         "pretrain_s": round(pretrain_s, 1),
-        "finetune_s": round(finetune_s, 1),
+        "finetune_s": round(finetune_s, 1),  # includes the validation curve when switched on
+        "head_s": round(hasher.timings_.get("head", 0.0), 1),
         "pretrain_images_per_s": round(n * config.pretrain.epochs_per_block * len(config.model.block_channels) / pretrain_s)
         if pretrain_s
         else None,

@@ -201,3 +201,12 @@ def test_cluster_head_exports_assignments_beside_the_features(images):
     np.testing.assert_allclose(np.linalg.norm(features[:, :16], axis=1), 1.0, rtol=1e-4)
     np.testing.assert_allclose(features[:, 16:].sum(axis=1), 1.0, rtol=1e-4)
     assert 0.2 < hasher.encode(images[:300]).mean() < 0.8
+
+
+def test_a_model_saved_with_the_whole_experiment_config_still_loads():
+    """Files written before the model had its own hyperparameters carry ``scae_config``."""
+    legacy = {"scae_config": tiny_config().to_dict(), "n_bits": 16, "seed": 0, "name": "hashing_model", "trainable": True}
+    model = HashingModel.from_config(legacy)
+    assert model.image_shape == (28, 28, 1) and model.hyperparameters["block_channels"] == [4, 8]
+    assert model.metadata["dataset"] == "mnist"
+    assert model.hyperparameters["loss_weights"]["decorrelation"] == 0.1
