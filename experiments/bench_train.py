@@ -4,7 +4,7 @@
     python experiments/bench_train.py --subset 5000 --bits 32
     python experiments/bench_train.py --validate            # also score the VALIDATION split
 
-Training uses the PROTOCOL.md training set (the database of the seed-0 split); with
+Training uses the docs/protocol.md training set (the database of the seed-0 split); with
 ``--validate`` it trains on the validation split's training set instead and reports mAP of the
 validation queries against the rest, never touching the real queries. Pretraining is always
 measured from scratch (a fresh temporary run folder, so no cached blocks).
