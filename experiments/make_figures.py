@@ -7,6 +7,8 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
+
 from scae_hash import figures, plots
 from scae_hash.artifacts import load_artifacts
 from scae_hash.results import REPO_ROOT, main_rows, read_results
@@ -62,7 +64,12 @@ def artifact_figures(frame, out: str, bits: int, maps: Path) -> list[Path]:
         if not runs:
             continue
         rates[dataset] = runs
-        written += plots.save_figure(figures.retrieval_examples(runs), out, f"retrieval_{dataset}_{bits}b")
+        same_queries = {method: run for method, run in runs.items()
+                        if np.array_equal(run["query_index"], next(iter(runs.values()))["query_index"])}
+        if len(same_queries) < len(runs):
+            print(f"{dataset}: the runs' example queries differ (artifacts of older code); showing "
+                  f"{', '.join(same_queries)} only")
+        written += plots.save_figure(figures.retrieval_examples(same_queries), out, f"retrieval_{dataset}_{bits}b")
         written += plots.save_figure(figures.code_maps(runs, maps), out, f"tsne_{dataset}_{bits}b")
         if "scae" in runs and "originals" in runs["scae"]:
             written += plots.save_figure(figures.reconstructions(runs["scae"]), out, f"reconstructions_{dataset}")

@@ -251,8 +251,8 @@ def training_curves(histories: dict[str, dict[str, pd.DataFrame]], title: str = 
         for stage, frame in stages.items():
             if stage.startswith("finetune"):
                 for column in [c for c in frame.columns if c.endswith("loss") and not c.startswith("val_")]:
-                    title = "fine-tuning: total (weighted)" if column == "loss" else column.removesuffix("_loss")
-                    panels.setdefault(title, []).append((dataset, frame["epoch"], frame[column]))
+                    name = "fine-tuning: total (weighted)" if column == "loss" else column.removesuffix("_loss")
+                    panels.setdefault(name, []).append((dataset, frame["epoch"], frame[column]))
     titles = [pretraining, "fine-tuning: total (weighted)"]
     titles += sorted(t for t in panels if t not in titles)
     n_cols = 4
@@ -260,10 +260,10 @@ def training_curves(histories: dict[str, dict[str, pd.DataFrame]], title: str = 
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.0 * n_cols, 2.5 * n_rows), squeeze=False)
     datasets = list(histories)
     colours = dict(zip(datasets, [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple")]))
-    for ax, title in zip(axes.flat, titles):
-        for dataset, epochs, values in panels.get(title, []):
+    for ax, name in zip(axes.flat, titles):
+        for dataset, epochs, values in panels.get(name, []):
             ax.plot(epochs, values, color=colours[dataset], marker="o", markersize=4, linewidth=1.3)
-        ax.set(title=title, xlabel="epoch")
+        ax.set(title=name, xlabel="epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     _pretraining_panel(axes.flat[0], histories, colours)
