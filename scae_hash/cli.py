@@ -113,10 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = commands.add_parser("index", help="hash a folder of images into a searchable index file",
                                 description="Encode every image under FOLDER (any depth, resized to the "
-                                "hasher's input size) and save codes, paths and the hasher in one file.")
+                                "hasher's input size) in batches and save codes, paths and the hasher in one "
+                                "file. Unreadable files are skipped (listed in INDEX.skipped.txt); an "
+                                "interrupted run resumes when the same command is run again.")
     index.add_argument("folder", metavar="FOLDER")
-    source = index.add_mutually_exclusive_group(required=True)
-    source.add_argument("--method", choices=sorted(BASELINES), help="fit this baseline on the folder's images")
+    source = index.add_mutually_exclusive_group()
+    source.add_argument("--method", choices=sorted(BASELINES),
+                        help="fit this baseline on a sample of the folder's images (see --fit-sample)")
     source.add_argument("--model", metavar="MODEL.keras", help="use a trained SCAE model (from `scae-hash train`)")
     index.add_argument("--bits", type=bits_value, default=64, help="code length of a baseline (default: %(default)s)")
     index.add_argument("--seed", type=int, default=0)
@@ -124,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="image size for a baseline (default: 32 32; a model uses its own)")
     index.add_argument("--grey", action="store_true", help="baseline on greyscale pixels instead of RGB")
     index.add_argument("--out", required=True, metavar="INDEX.h5")
+    index.add_argument("--append", action="store_true",
+                       help="add the images under FOLDER that INDEX.h5 does not hold yet, with its own hasher")
+    index.add_argument("--strict", action="store_true", help="refuse the whole folder if any file is unreadable")
+    index.add_argument("--fit-sample", type=positive_int, default=10_000, metavar="N",
+                       help="fit a baseline on at most N randomly drawn images (default: %(default)s)")
+    index.add_argument("--batch-size", type=positive_int, default=256, metavar="N",
+                       help="images decoded and encoded at once; also the checkpoint step (default: %(default)s)")
+    index.add_argument("--rerank-model", metavar="OTHER.keras",
+                       help="also store a second SCAE model's features, for `search --rerank-model`")
     index.add_argument("--quiet", action="store_true", help="no progress bars")
     index.set_defaults(handler=run_index_command, json=False)
 
@@ -136,7 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode = search.add_mutually_exclusive_group()
     mode.add_argument("--radius", type=int, choices=range(0, 4), help="hash-bucket lookup within this radius")
     mode.add_argument("--rerank", type=positive_int, metavar="N", help="two-stage: re-rank an N-item shortlist")
+    search.add_argument("--rerank-model", metavar="OTHER.keras",
+                        help="re-rank the shortlist (--rerank N, default 100) by a second SCAE model's features "
+                        "(the index must be built with `index --rerank-model` of the same file)")
     search.add_argument("--json", action="store_true", help="print one JSON object per query")
+    search.add_argument("--timings", action="store_true",
+                        help="print the time split (start-up, model load, decoding, encoding, search) on stderr; "
+                        "always printed for an SCAE index")
     search.set_defaults(handler=run_search_command)
 
     serve = commands.add_parser("serve", help="search an index from a local web page (and a JSON API)",
@@ -293,36 +311,50 @@ def codes_path(template: str, n_runs: int, **fields) -> Path:
 
 
 def run_index_command(args: argparse.Namespace) -> list[dict]:
-    from scae_hash.hashers import make_baseline
-    from scae_hash.image_search import build_index, save_index
+    from scae_hash.images import display_path
+    from scae_hash.indexer import IndexSettings, index_folder
 
-    if args.model:
-        from scae_hash.hashers.scae import SCAEHasher
-
-        hasher = SCAEHasher.load(args.model, progress=False)
-        shape, fit = hasher.image_shape, False
-    else:
-        hasher = make_baseline(args.method, args.bits, args.seed)
-        shape, fit = (*args.size, 1 if args.grey else 3), True
-    index = build_index(args.folder, hasher, shape, fit=fit, progress=not args.quiet)
-    save_index(args.out, index, model_path=args.model)
-    print(f"indexed {len(index.paths)} images with {hasher.name} ({hasher.n_bits} bits) into {args.out}")
+    if not args.append and not (args.method or args.model):
+        raise ScaeHashError("index: one of --method or --model is required (or --append to an existing index)")
+    settings = IndexSettings(
+        folder=str(args.folder), method=args.method, bits=args.bits, seed=args.seed,
+        image_shape=(*args.size, 1 if args.grey else 3), model=args.model, rerank_model=args.rerank_model,
+        append=args.append, fit_sample=args.fit_sample)
+    summary = index_folder(settings, args.out, strict=args.strict, batch_size=args.batch_size,
+                           progress=not args.quiet)
+    what = f"added {summary.added} images ({summary.indexed} in all)" if args.append else f"indexed {summary.indexed} images"
+    print(f"{what} with {summary.method} ({summary.n_bits} bits) into {display_path(summary.out)}"
+          f" in {summary.seconds:.1f} s")
+    if summary.skipped:
+        print(f"skipped {len(summary.skipped)} unreadable files (listed in {display_path(summary.skipped_file)})",
+              file=sys.stderr)
     return []
 
 
 def run_search_command(args: argparse.Namespace) -> list[dict]:
-    from scae_hash.image_search import load_index, search
+    import time
 
+    from scae_hash.image_search import load_index, process_seconds, search
+    from scae_hash.images import display_path
+
+    startup = process_seconds()
+    start = time.perf_counter()
     index = load_index(args.index_file)
-    results = search(index, [Path(q) for q in args.queries], k=args.k, radius=args.radius, rerank=args.rerank)
-    score = "similarity" if args.rerank else "distance"
+    timings = {"index load": time.perf_counter() - start}
+    results = search(index, args.queries, k=args.k, radius=args.radius, rerank=args.rerank,
+                     rerank_model=args.rerank_model, timings=timings)
+    score = "similarity" if args.rerank or args.rerank_model else "distance"
     for query, hits in zip(args.queries, results):
         if args.json:
             print(json.dumps({"query": query, "results": [{"path": p, score: s} for p, s in hits]}))
         else:
-            print(f"{query}:" + ("" if hits else " nothing within the radius"))
+            print(f"{display_path(query)}:" + ("" if hits else " nothing within the radius"))
             for rank, (path, value) in enumerate(hits, 1):
-                print(f"  {rank:3d}. {path}  ({score} {value:g})")
+                print(f"  {rank:3d}. {display_path(path)}  ({score} {value:g})")
+    if args.timings or index.model_path is not None:
+        split = {"start-up": startup, **timings}
+        print("timings: " + ", ".join(f"{name} {1000 * seconds:.0f} ms" for name, seconds in split.items()
+                                      if seconds is not None), file=sys.stderr)
     return []
 
 

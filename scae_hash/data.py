@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import os
 import pickle
 import tempfile
@@ -32,11 +31,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from scae_hash.constants import DATASETS
 from scae_hash.errors import DataError
+from scae_hash.images import decode_image
 
 ALIASES = {
     "fashion-mnist": "fashion",
@@ -66,7 +65,6 @@ CACHE_FORMAT_VERSION = 1  # bump when the decoded-array cache layout changes
 # IDX header: two zero bytes, a type code, the number of dimensions, then a big-endian uint32
 # per dimension.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-_GREY_MODES = ("1", "L", "LA")
 _CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{number}" for number in range(1, 6))
 _CIFAR_TEST_BATCH = "test_batch"
 _CORRUPT_FILE_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile)
@@ -305,7 +303,7 @@ def decode_images(
     if not names:
         raise DataError("no images to decode")
     bar = tqdm(names, desc=f"decoding {description}", unit="img", disable=not progress)
-    pixels = [_decode_image(read(name), name) for name in bar]
+    pixels = [decode_image(read(name), name, reduce=False, formats=("JPEG", "PNG")) for name in bar]
     size = pixels[0].shape[:2]
     odd_sized = next((name for name, image in zip(names, pixels) if image.shape[:2] != size), None)
     if odd_sized is not None:
@@ -314,16 +312,6 @@ def decode_images(
     if any(image.ndim == 3 for image in pixels):
         return np.stack([_as_rgb(image) for image in pixels])
     return np.stack(pixels)[..., np.newaxis]
-
-
-def _decode_image(content: bytes, name: str) -> np.ndarray:
-    """Pixels of one image: (h, w) for greyscale modes, else (h, w, 3) RGB."""
-    try:
-        with Image.open(io.BytesIO(content), formats=("JPEG", "PNG")) as image:
-            mode = "L" if image.mode in _GREY_MODES else "RGB"
-            return np.asarray(image if image.mode == mode else image.convert(mode))
-    except (OSError, SyntaxError, ValueError) as error:  # PIL's ways of saying "not an image"
-        raise DataError(f"cannot decode image {name} ({error})") from error
 
 
 def _as_rgb(pixels: np.ndarray) -> np.ndarray:

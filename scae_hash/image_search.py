@@ -1,137 +1,284 @@
-"""Index a folder of images and query it: the retrieval a user of the hash codes sees.
+"""Query an index of images: the retrieval a user of the hash codes sees.
 
-The index file (HDF5) holds the packed codes, the image paths, the image size the hasher
-expects, and the hasher itself: a baseline's learned arrays, or the path of an SCAE `.keras`
-model. Nothing is pickled, so an index file is safe to open.
+The index file (HDF5, written by `scae_hash.indexer`) holds the packed codes, the image paths,
+the image size the hasher expects, the hasher itself (a baseline's learned arrays, or the
+path of an SCAE `.keras` model), optionally the model's continuous features, and optionally
+the features of a second, separately trained model (`index --rerank-model`) for dual-model
+re-ranking. Nothing is pickled, so an index file is safe to open.
+
+Paths are stored as the bytes the file system gave (joined by NUL, which no path holds), so
+a non-UTF-8 file name survives; in Python they are `str` with surrogate escapes (what `os`
+functions take back), printable through `images.display_path`.
+
+This module is on the path of `scae-hash search`, whose start-up time matters: it imports
+neither Keras (an SCAE model is loaded on first use) nor scikit-learn nor tqdm.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from dataclasses import dataclass
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
 import numpy as np
-from PIL import Image
-from tqdm import tqdm
 
-from scae_hash.codes import hamming_distances, pack_bits, unpack_bits
 from scae_hash.errors import DataError
 from scae_hash.hashers import BASELINES, Hasher, make_baseline
-from scae_hash.index import HammingIndex, HashBuckets, two_stage_search
+from scae_hash.images import decode_image, display_path, load_image, to_float
+from scae_hash.index import HammingIndex, rerank_candidates
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
-
-
-def find_images(root: str | os.PathLike) -> list[Path]:
-    """Every image below a folder (any depth), in a fixed order."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"image folder {root} does not exist")
-    files = sorted(path for path in root.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
-    return files
+FORMAT_VERSION = 2
+DEFAULT_SHORTLIST = 100  # shortlist of a dual-model re-rank when no --rerank N is given
+_HASH_CHUNK = 1 << 20
+# Reading more than 1/8 of a feature set's rows one by one is slower than reading it whole.
+_WHOLE_READ_SHARE = 8
 
 
-def read_images(paths: list[Path], shape: tuple[int, int, int], *, progress: bool = False) -> np.ndarray:
-    """Images resized to (height, width) and converted to the channels the hasher expects,
-    as float32 in [0, 1]: a user's photos come in every size."""
-    height, width, channels = shape
-    mode = "L" if channels == 1 else "RGB"
-    pixels = np.empty((len(paths), height, width, channels), dtype=np.float32)
-    for row, path in enumerate(tqdm(paths, desc="reading images", unit="img", disable=not progress)):
-        try:
-            with Image.open(path) as image:
-                resized = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
-        except (OSError, SyntaxError, ValueError) as error:
-            raise DataError(f"cannot read image {path} ({error})") from None
-        pixels[row] = np.asarray(resized, dtype=np.float32).reshape(height, width, channels) / 255
-    return pixels
+def encode_paths(paths: Sequence[str]) -> np.ndarray:
+    """Paths as one uint8 array: their file-system bytes joined by NUL."""
+    return np.frombuffer(b"\0".join(os.fsencode(path) for path in paths), dtype=np.uint8)
 
 
-@dataclass
+def decode_paths(stored: np.ndarray) -> list[str]:
+    """Inverse of `encode_paths` (also reads the string dataset of format 1)."""
+    if stored.dtype == np.uint8:
+        return os.fsdecode(stored.tobytes()).split("\0") if stored.size else []
+    return [os.fsdecode(path) if isinstance(path, bytes) else path for path in stored]
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Content hash of a model file: ties stored features to the exact model that made them."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(_HASH_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def process_seconds() -> float | None:
+    """Seconds since this process started (the interpreter's own start-up included), from
+    Linux's /proc; None where that is not available."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        with open("/proc/self/stat", "rb") as stream:
+            started = int(stream.read().rsplit(b")", 1)[1].split()[19]) / ticks
+        with open("/proc/uptime", "rb") as stream:
+            uptime = float(stream.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(uptime - started, 0.0)
+
+
+def load_scae(path: str | os.PathLike) -> Hasher:
+    """A trained SCAE model as a hasher (imports Keras: seconds)."""
+    from scae_hash.hashers.scae import SCAEHasher
+
+    if not Path(path).is_file():
+        raise DataError(f"model file not found: {display_path(path)}")
+    return SCAEHasher.load(path, progress=False)
+
+
 class ImageIndex:
-    hasher: Hasher
-    image_shape: tuple[int, int, int]
-    paths: list[str]
-    bits: np.ndarray
-    features: np.ndarray | None = None
+    """An index file opened for search: codes in a faiss-backed `HammingIndex`, paths in
+    memory; features stay on disk and only the rows a re-rank needs are read.
 
+    `hasher` of an SCAE index is loaded on first use; `timings` records how long that took.
+    """
 
-def build_index(folder: str | os.PathLike, hasher: Hasher, image_shape: tuple[int, int, int], *,
-                fit: bool, progress: bool = True) -> ImageIndex:
-    """Encode every image of a folder (fitting the hasher on them first when `fit`)."""
-    paths = find_images(folder)
-    images = read_images(paths, image_shape, progress=progress)
-    if fit:
-        hasher.fit(images)
-    return ImageIndex(hasher, image_shape, [str(p) for p in paths], hasher.encode(images), hasher.features(images))
+    def __init__(self, *, method: str, n_bits: int, seed: int, image_shape: tuple[int, int, int],
+                 paths: list[str], codes: HammingIndex, hasher: Hasher | None = None,
+                 model_path: str | None = None, file: Path | None = None,
+                 rerank_model_path: str | None = None, rerank_model_sha256: str | None = None) -> None:
+        self.method, self.n_bits, self.seed = method, int(n_bits), int(seed)
+        self.image_shape = tuple(int(side) for side in image_shape)
+        self.paths = paths
+        self.codes = codes
+        self.model_path = model_path
+        self.file = file
+        self.rerank_model_path = rerank_model_path
+        self.rerank_model_sha256 = rerank_model_sha256
+        self.timings: dict[str, float] = {}
+        self._hasher = hasher
+        self._features: np.ndarray | None = None
+        self._rerank_models: dict[str, Hasher] = {}
 
+    @property
+    def hasher(self) -> Hasher:
+        if self._hasher is None:
+            start = time.perf_counter()
+            self._hasher = load_scae(self.model_path)
+            self.timings["model load"] = time.perf_counter() - start
+        return self._hasher
 
-def save_index(path: str | os.PathLike, index: ImageIndex, model_path: str | None = None) -> None:
-    with h5py.File(path, "w") as f:
-        f.create_dataset("packed_bits", data=pack_bits(index.bits))
-        f.create_dataset("paths", data=np.array(index.paths, dtype=object), dtype=h5py.string_dtype())
-        if index.features is not None:
-            f.create_dataset("features", data=index.features)
-        f.attrs.update(method=index.hasher.name, n_bits=index.hasher.n_bits, seed=index.hasher.seed,
-                       image_shape=list(index.image_shape))
-        if model_path is not None:
-            f.attrs["model_path"] = str(Path(model_path).resolve())
-        else:
-            state = f.create_group("hasher_state")
-            for key, value in index.hasher.learned_state().items():
-                state.create_dataset(key, data=value)
+    @property
+    def bits(self) -> np.ndarray:
+        """All codes unpacked, (n, n_bits) {0, 1} (8x the memory of the index: for tests)."""
+        return self.codes.codes()
+
+    @property
+    def has_features(self) -> bool:
+        """Whether the index holds the model's continuous features (without reading them)."""
+        return self._features is not None or self._dataset_shape("features") is not None
+
+    @property
+    def features(self) -> np.ndarray | None:
+        """All of the model's database features, or None: read whole on first use and kept
+        (a search reads only the rows it re-ranks, see `feature_rows`)."""
+        if self._features is None and self.has_features:
+            self._features = self.feature_rows("features", np.arange(len(self.paths)))
+        return self._features
+
+    @features.setter
+    def features(self, features: np.ndarray | None) -> None:
+        self._features = features
+
+    def feature_rows(self, name: str, ids: np.ndarray) -> np.ndarray:
+        """Rows `ids` (any shape) of a feature set ("features" or "rerank_features"), reading
+        only those rows from disk unless the set is in memory."""
+        ids = np.asarray(ids)
+        if name == "features" and self._features is not None:
+            return self._features[ids]
+        unique, inverse = np.unique(ids, return_inverse=True)
+        with h5py.File(self.file, "r") as f:
+            stored = f[name]
+            if len(unique) > len(stored) // _WHOLE_READ_SHARE:  # one read beats many row reads
+                return stored[()][ids]
+            rows = stored[unique] if len(unique) else np.empty((0, stored.shape[1]), stored.dtype)
+        return rows[inverse.reshape(ids.shape)]
+
+    def rerank_model(self, model: str | os.PathLike | Hasher) -> Hasher:
+        """The second model of a dual-model search, checked to be the one the index's
+        re-rank features came from (by content hash), loaded once."""
+        if isinstance(model, Hasher):
+            return model
+        key = os.path.abspath(model)
+        if key not in self._rerank_models:
+            if self.rerank_model_sha256 is None:
+                raise DataError(f"{display_path(self.file)} holds no re-rank model's features; build it with "
+                                f"`scae-hash index FOLDER ... --rerank-model {display_path(model)}`")
+            if not Path(model).is_file():
+                raise DataError(f"model file not found: {display_path(model)}")
+            if file_sha256(model) != self.rerank_model_sha256:
+                raise DataError(f"{display_path(model)} is not the model whose features {display_path(self.file)} "
+                                f"holds ({display_path(self.rerank_model_path)}); re-index with --rerank-model")
+            start = time.perf_counter()
+            self._rerank_models[key] = load_scae(model)
+            self.timings["model load"] = self.timings.get("model load", 0.0) + time.perf_counter() - start
+        return self._rerank_models[key]
+
+    def _dataset_shape(self, name: str) -> tuple[int, ...] | None:
+        if self.file is None:
+            return None
+        with h5py.File(self.file, "r") as f:
+            return f[name].shape if name in f else None
 
 
 def load_index(path: str | os.PathLike) -> ImageIndex:
-    if not Path(path).is_file():
-        raise DataError(f"index file not found: {path}")
+    """Open an index file written by `scae-hash index` (the SCAE model itself loads on first use)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"index file not found: {display_path(path)}")
     try:
         with h5py.File(path, "r") as f:
             attrs = dict(f.attrs)
-            n_bits = int(attrs["n_bits"])
-            bits = unpack_bits(f["packed_bits"][()], n_bits)
-            paths = [p.decode() if isinstance(p, bytes) else p for p in f["paths"][()]]
-            features = f["features"][()] if "features" in f else None
+            method, n_bits = str(attrs["method"]), int(attrs["n_bits"])
+            codes = HammingIndex(n_bits).add_packed(np.asarray(f["packed_bits"][()], dtype=np.uint8))
+            paths = decode_paths(f["paths"][()])
             state = {key: f["hasher_state"][key][()] for key in f["hasher_state"]} if "hasher_state" in f else None
-    except (OSError, KeyError) as error:
-        raise DataError(f"{path}: not an index written by `scae-hash index` ({error})") from None
-    if "model_path" in attrs:
-        from scae_hash.hashers.scae import SCAEHasher
+            image_shape = tuple(int(side) for side in attrs["image_shape"])
+            seed = int(attrs["seed"])
+    except (OSError, KeyError, ValueError, TypeError) as error:
+        raise DataError(f"{display_path(path)}: not an index written by `scae-hash index` ({error})") from None
+    except DataError as error:  # codes of the wrong layout
+        raise DataError(f"{display_path(path)}: {error}") from None
+    if len(paths) != codes.ntotal or len(image_shape) != 3:
+        raise DataError(f"{display_path(path)}: {codes.ntotal} codes but {len(paths)} paths; the file is damaged")
+    hasher = None
+    if "model_path" not in attrs:
+        if method not in BASELINES or state is None:
+            raise DataError(f"{display_path(path)}: unknown hasher {method!r}")
+        hasher = make_baseline(method, n_bits, seed).restore_state(state)
+    return ImageIndex(method=method, n_bits=n_bits, seed=seed, image_shape=image_shape, paths=paths,
+                      codes=codes, hasher=hasher, model_path=attrs.get("model_path"), file=path,
+                      rerank_model_path=attrs.get("rerank_model_path"),
+                      rerank_model_sha256=attrs.get("rerank_model_sha256"))
 
-        hasher = SCAEHasher.load(attrs["model_path"], progress=False)
-    elif attrs["method"] in BASELINES and state is not None:
-        hasher = make_baseline(attrs["method"], n_bits, int(attrs["seed"])).restore_state(state)
-    else:
-        raise DataError(f"{path}: unknown hasher {attrs.get('method')!r}")
-    return ImageIndex(hasher, tuple(int(v) for v in attrs["image_shape"]), paths, bits, features)
+
+Results = list[list[tuple[str, float]]]
 
 
-def search(index: ImageIndex, query_paths: list[Path], *, k: int = 10, radius: int | None = None,
-           rerank: int | None = None) -> list[list[tuple[str, float]]]:
+def read_images(paths: Sequence[str | os.PathLike], shape: tuple[int, int, int]) -> np.ndarray:
+    """Images as float32 (n, height, width, channels) in [0, 1], resized to `shape`."""
+    return np.stack([load_image(path, shape) for path in paths])
+
+
+def search(index: ImageIndex, query_paths: Sequence[str | os.PathLike], *, k: int = 10,
+           radius: int | None = None, rerank: int | None = None,
+           rerank_model: str | os.PathLike | Hasher | None = None,
+           timings: dict[str, float] | None = None) -> Results:
     """Per query image: (path, score) of the results, by Hamming ranking (score = distance),
-    hash-bucket lookup within `radius`, or two-stage re-ranking of a `rerank`-long shortlist
-    by feature cosine (score = similarity)."""
-    images = read_images(query_paths, index.image_shape)
-    query_bits = index.hasher.encode(images)
+    lookup within Hamming `radius`, or a Hamming shortlist re-ranked by feature cosine
+    (score = similarity): `rerank` = N re-ranks N candidates with the index's own model's
+    features; `rerank_model` re-ranks (N, or DEFAULT_SHORTLIST) with a second model's.
+    `timings`, if given, receives the seconds spent decoding, loading models, encoding and
+    searching."""
+    timings = {} if timings is None else timings
+    start = time.perf_counter()
+    images = []
+    for query in query_paths:
+        if not os.path.isfile(query):
+            raise DataError(f"query image not found: {display_path(query)}")
+        images.append(decode_image(query))
+    timings["decode"] = time.perf_counter() - start
+    return search_images(index, images, k=k, radius=radius, rerank=rerank, rerank_model=rerank_model,
+                         timings=timings)
+
+
+def search_images(index: ImageIndex, images: Sequence[np.ndarray], *, k: int = 10, radius: int | None = None,
+                  rerank: int | None = None, rerank_model: str | os.PathLike | Hasher | None = None,
+                  timings: dict[str, float] | None = None) -> Results:
+    """`search` for images already decoded by `images.decode_image` (uint8, any size)."""
+    timings = {} if timings is None else timings
+    if k < 1:
+        raise DataError(f"k must be at least 1, got {k}")
+    if radius is not None and (rerank is not None or rerank_model is not None):
+        raise DataError("choose either a radius lookup or a re-rank, not both")
+    loaded = sum(index.timings.values())
+    hasher = index.hasher
+    second = index.rerank_model(rerank_model) if rerank_model is not None else None
+    timings["model load"] = sum(index.timings.values()) - loaded
+
+    start = time.perf_counter()
+    pixels = np.stack([to_float(image, index.image_shape) for image in images])
+    want_features = rerank is not None and second is None
+    if want_features and not index.has_features:
+        raise DataError(f"{index.method} has no continuous features to re-rank with")
+    query_bits, query_features = (hasher.encode_with_features(pixels) if want_features
+                                  else (hasher.encode(pixels), None))
+    if second is not None:
+        shape = second.config.image_shape
+        query_features = second.features(np.stack([to_float(image, shape) for image in images]))
+    timings["encode"] = time.perf_counter() - start
+
+    start = time.perf_counter()
     if radius is not None:
-        buckets = HashBuckets(index.hasher.n_bits).add(index.bits)
-        results = []
-        for bits in query_bits:
-            ids = buckets.lookup(bits, radius)
-            distances = hamming_distances(bits[None, :], index.bits[ids])[0]
-            order = np.argsort(distances, kind="stable")[:k]
-            results.append([(index.paths[i], float(d)) for i, d in zip(ids[order], distances[order])])
-        return results
-    hamming = HammingIndex(index.hasher.n_bits).add(index.bits)
-    if rerank is not None:
-        if index.features is None:
-            raise DataError(f"{index.hasher.name} has no continuous features to re-rank with")
-        scores, ids = two_stage_search(hamming, query_bits, index.hasher.features(images), index.features,
-                                       k=k, shortlist=max(rerank, k))
+        found = index.codes.range_search(query_bits, radius)
+        results = [[(index.paths[i], float(d)) for i, d in zip(ids[:k], distances[:k])] for distances, ids in found]
+    elif want_features or second is not None:
+        shortlist = max(rerank or DEFAULT_SHORTLIST, k)
+        _, candidates = index.codes.search(query_bits, shortlist)
+        database_features = index.feature_rows("rerank_features" if second is not None else "features", candidates)
+        scores, ids = rerank_candidates(candidates, query_features, database_features, k)
+        results = _as_results(index, ids, scores)
     else:
-        scores, ids = hamming.search(query_bits, k)
+        distances, ids = index.codes.search(query_bits, k)
+        results = _as_results(index, ids, distances)
+    timings["search"] = time.perf_counter() - start
+    return results
+
+
+def _as_results(index: ImageIndex, ids: np.ndarray, scores: np.ndarray) -> Results:
     return [[(index.paths[i], float(s)) for i, s in zip(row_ids, row_scores)] for row_ids, row_scores in zip(ids, scores)]

@@ -1,85 +1,147 @@
-"""Retrieval over binary codes: Hamming ranking, hash-bucket lookup within a radius, and
-two-stage retrieval (Hamming shortlist, then re-rank with continuous features).
+"""Retrieval over binary codes on faiss: exact Hamming k-NN, lookup within a Hamming radius,
+and two-stage retrieval (Hamming shortlist, then re-rank with continuous features).
 
 The API follows faiss (`add`, `search(queries, k) -> (distances, ids)`), with the protocol's
 tie rule (equal distances in database order), so an index returns what the metrics score.
+
+Codes live packed in a `faiss.IndexBinaryFlat`, `np.packbits` layout (n_bits / 8 bytes per
+item, zero-padded to whole bytes). faiss reads its own codes least significant bit first;
+Hamming distance only XORs and counts matching bytes, so the bit order inside a byte changes
+nothing, and the padding bits are zero on both sides.
+
+Why the tie rule holds without re-sorting: `IndexBinaryFlat.search` scans the database in
+id order and replaces its heap's top only with a strictly smaller distance; its heap orders
+equal distances by id, so it keeps the k smallest (distance, id) pairs and returns them in
+that order (tests check it against brute force with many ties, across faiss' scan blocks).
+
+Radius lookup is multi-index hashing (`faiss.IndexBinaryMultiHash`): the code is cut into
+radius + 1 disjoint substrings, and an item within the radius matches the query exactly on
+at least one of them (pigeonhole), so probing each substring's bucket is exact. The tables
+are built once per index and radius, on first use.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from itertools import combinations
-
+import faiss
 import numpy as np
 
-from scae_hash.codes import iter_hamming_distances, pack_bits, unpack_bits, validate_bits
+from scae_hash.codes import pack_bits, unpack_bits, validate_bits
 from scae_hash.errors import ConfigError
+
+# Items per bucket that multi-index hashing aims at: fewer means more, emptier buckets.
+_ITEMS_PER_BUCKET = 16
+# Multi-index hashing pays only when a substring splits the database into enough buckets;
+# with shorter substrings the exact scan of faiss' range search is faster.
+_MIN_SUBSTRING_BITS = 8
 
 
 class HammingIndex:
-    """Exact Hamming ranking over codes stored packed (n_bits / 8 bytes per item)."""
+    """Exact Hamming ranking over packed codes (n_bits / 8 bytes per item), on faiss."""
 
     def __init__(self, n_bits: int) -> None:
         self.n_bits = int(n_bits)
-        self.packed_ = np.empty((0, -(-self.n_bits // 8)), dtype=np.uint8)
+        self.code_size = -(-self.n_bits // 8)
+        self.flat_ = faiss.IndexBinaryFlat(8 * self.code_size)
+        self.tables_: dict[int, faiss.IndexBinaryMultiHash] = {}
 
     @property
     def ntotal(self) -> int:
-        return len(self.packed_)
+        return self.flat_.ntotal
 
     def add(self, bits: np.ndarray) -> "HammingIndex":
+        """Add (n, n_bits) {0, 1} codes."""
         bits = validate_bits(bits, "database codes")
         if bits.shape[1] != self.n_bits:
             raise ConfigError(f"index holds {self.n_bits}-bit codes, got {bits.shape[1]} bits")
-        self.packed_ = np.concatenate([self.packed_, pack_bits(bits)])
+        return self.add_packed(pack_bits(bits))
+
+    def add_packed(self, packed: np.ndarray) -> "HammingIndex":
+        """Add codes already packed by `pack_bits` (as an index file stores them)."""
+        self.flat_.add(self._check_packed(packed, "database codes"))
+        self.tables_.clear()  # rebuilt on the next radius lookup, sized for the new total
         return self
+
+    def packed(self) -> np.ndarray:
+        """The stored codes, packed: (ntotal, code_size) uint8 (a copy)."""
+        return faiss.vector_to_array(self.flat_.xb).reshape(self.ntotal, self.code_size)
 
     def codes(self) -> np.ndarray:
-        return unpack_bits(self.packed_, self.n_bits)
+        return unpack_bits(self.packed(), self.n_bits)
 
     def search(self, query_bits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k nearest items per query: (distances, ids), each (nq, min(k, ntotal))."""
+        """The k nearest items per query: (distances, ids), each (nq, min(k, ntotal)), ordered
+        by distance, equal distances in database order."""
+        return self.search_packed(self._pack_queries(query_bits), k)
+
+    def search_packed(self, packed_queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """`search` for queries packed by `pack_bits`."""
         k = min(int(k), self.ntotal)
-        all_distances, all_ids = [], []
-        for _, distances in iter_hamming_distances(query_bits, self.codes()):
-            order = np.argsort(distances, axis=1, kind="stable")[:, :k]
-            all_ids.append(order)
-            all_distances.append(np.take_along_axis(distances, order, axis=1))
-        return np.concatenate(all_distances), np.concatenate(all_ids)
+        if k <= 0:
+            empty = np.empty((len(packed_queries), 0))
+            return empty.astype(np.int32), empty.astype(np.int64)
+        return self.flat_.search(self._check_packed(packed_queries, "query codes"), k)
 
+    def range_search(self, query_bits: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per query, (distances, ids) of every item within Hamming `radius`, ordered by
+        distance, equal distances in database order."""
+        return self.range_search_packed(self._pack_queries(query_bits), radius)
 
-class HashBuckets:
-    """Hash-table lookup: items stored by their exact code; a query probes every code within
-    the radius (sum of C(n_bits, r) buckets), the classic sub-linear retrieval of short codes."""
+    def range_search_packed(self, packed_queries: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`range_search` for queries packed by `pack_bits`."""
+        radius = int(radius)
+        if radius < 0:
+            raise ConfigError(f"the radius must be at least 0, got {radius}")
+        packed_queries = self._check_packed(packed_queries, "query codes")
+        # faiss keeps distances strictly below its threshold.
+        limits, distances, ids = self._radius_index(radius).range_search(packed_queries, radius + 1)
+        limits = limits.astype(np.int64)
+        if len(ids) > 1:  # faiss returns each query's items in hash-table order
+            query_of = np.repeat(np.arange(len(packed_queries)), np.diff(limits))
+            order = np.lexsort((ids, distances, query_of))
+            distances, ids = distances[order], ids[order]
+        distances = distances.astype(np.int32)
+        return [(distances[start:stop], ids[start:stop]) for start, stop in zip(limits[:-1], limits[1:])]
 
-    def __init__(self, n_bits: int) -> None:
-        self.n_bits = int(n_bits)
-        self.buckets_: dict[bytes, list[int]] = defaultdict(list)
-        self.ntotal = 0
+    def _radius_index(self, radius: int) -> faiss.IndexBinary:
+        """The multi-index hashing tables for `radius`, built on first use; or the flat index
+        when substrings would be too short to split the database."""
+        if radius in self.tables_:
+            return self.tables_[radius]
+        n_tables = radius + 1
+        wanted_bits = max(1, int(np.ceil(np.log2(max(self.ntotal, 2) / _ITEMS_PER_BUCKET))))
+        substring_bits = min(self.flat_.d // n_tables, wanted_bits, 63)
+        if substring_bits < min(wanted_bits, _MIN_SUBSTRING_BITS):
+            return self.flat_
+        tables = faiss.IndexBinaryMultiHash(self.flat_.d, n_tables, substring_bits)
+        tables.nflip = 0
+        if self.ntotal:
+            tables.add(self.packed())
+        self.tables_[radius] = tables
+        return tables
 
-    def add(self, bits: np.ndarray) -> "HashBuckets":
-        for offset, key in enumerate(pack_bits(bits)):
-            self.buckets_[key.tobytes()].append(self.ntotal + offset)
-        self.ntotal += len(bits)
-        return self
+    def _pack_queries(self, query_bits: np.ndarray) -> np.ndarray:
+        query_bits = validate_bits(query_bits, "query codes")
+        if query_bits.shape[1] != self.n_bits:
+            raise ConfigError(f"index holds {self.n_bits}-bit codes, got {query_bits.shape[1]}-bit queries")
+        return np.packbits(query_bits, axis=1)
 
-    def lookup(self, query_bits: np.ndarray, radius: int = 2) -> np.ndarray:
-        """Ids of all items within Hamming `radius` of one query code, in database order."""
-        code = validate_bits(np.asarray(query_bits).reshape(1, -1), "query code")[0]
-        flips = [(), *(combo for r in range(1, radius + 1) for combo in combinations(range(self.n_bits), r))]
-        probes = np.repeat(code[None, :], len(flips), axis=0)
-        for row, positions in enumerate(flips):
-            probes[row, list(positions)] ^= 1
-        found = [self.buckets_.get(key.tobytes(), []) for key in pack_bits(probes)]
-        return np.sort(np.fromiter((i for ids in found for i in ids), dtype=np.int64))
+    def _check_packed(self, packed: np.ndarray, name: str) -> np.ndarray:
+        if packed.dtype != np.uint8 or packed.ndim != 2 or packed.shape[1] != self.code_size:
+            raise ConfigError(f"packed {name} must be (n, {self.code_size}) uint8, got {packed.dtype} {packed.shape}")
+        return np.ascontiguousarray(packed)
 
 
 def rerank(candidates: np.ndarray, query_features: np.ndarray, database_features: np.ndarray,
            k: int) -> tuple[np.ndarray, np.ndarray]:
     """Re-order each query's candidate ids by cosine similarity of continuous features."""
-    queries = _unit(query_features)
-    candidate_features = _unit(database_features[candidates])  # (nq, shortlist, d)
-    similarity = np.einsum("qd,qsd->qs", queries, candidate_features)
+    return rerank_candidates(candidates, query_features, database_features[candidates], k)
+
+
+def rerank_candidates(candidates: np.ndarray, query_features: np.ndarray, candidate_features: np.ndarray,
+                      k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`rerank` given each candidate's features, (nq, shortlist, d): for features read from
+    disk row by row instead of held whole."""
+    similarity = np.einsum("qd,qsd->qs", _unit(query_features), _unit(candidate_features))
     order = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(similarity, order, axis=1), np.take_along_axis(candidates, order, axis=1)
 
