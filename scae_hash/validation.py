@@ -36,9 +36,11 @@ class ValidationCurve(keras.callbacks.Callback):
     """After each epoch of a model that outputs ``features`` and ``codes``, adds
     ``val_map_features``, ``val_map_itq`` and ``val_map_codes`` to the epoch's logs.
 
-    Put it before the history logger (the stages do), so the logger sees the new keys.
-    Other stages (pretraining blocks, the head stage) are skipped.
+    ``adds_to_logs`` asks the fine-tuning stage to run it before its history logger, so the
+    logger sees the new keys. Other stages (pretraining blocks, the head stage) are skipped.
     """
+
+    adds_to_logs = True
 
     def __init__(self, dataset: Dataset, n_bits: int, seed: int, split_seed: int = 0, progress: bool = True) -> None:
         super().__init__()

@@ -182,10 +182,13 @@ def test_head_stage_trains_the_hash_head_on_frozen_features(images, tmp_path, ki
     bits, features = hasher.encode_with_features(images[:512])
     assert 0.2 < bits.mean() < 0.8
     itq_bits = ITQ(16, seed=0).fit(features).encode(features)
+    with open(tmp_path / "history_head_16.csv") as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1]
     agreement = (bits == itq_bits).mean()
-    assert agreement < 0.999, "the head stage should move the head away from where it started"
     if kind == "itq_finetuned":
-        assert agreement > 0.6, "two epochs from ITQ should stay near ITQ's codes"
+        assert agreement > 0.9, "a few steps from ITQ should stay near ITQ's codes"
+    else:
+        assert agreement < 0.99, "a head trained from scratch is not ITQ"
 
 
 def test_cluster_head_exports_assignments_beside_the_features(images):

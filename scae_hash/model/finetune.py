@@ -48,7 +48,9 @@ def finetune(
             **batches,
             epochs=settings.epochs,
             verbose=fit_verbosity(progress),
-            # the caller's callbacks first: what they add to an epoch's logs reaches the history CSV
-            callbacks=[*callbacks, *stage_callbacks(run_dir, stage, resume=resume), *extra],
+            # callbacks that add to an epoch's logs (a ValidationCurve) run before the history CSV
+            callbacks=[*[c for c in callbacks if getattr(c, "adds_to_logs", False)],
+                       *stage_callbacks(run_dir, stage, resume=resume), *extra,
+                       *[c for c in callbacks if not getattr(c, "adds_to_logs", False)]],
         )
     return time.perf_counter() - started
