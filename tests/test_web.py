@@ -59,6 +59,7 @@ def test_search_returns_k_nearest_with_distances_and_image_links(client, index_f
     body = response.get_json()
     assert (body["method"], body["bits"], body["mode"], body["score"]) == ("itq", 16, "hamming", "distance")
     assert body["query_ms"] > 0 and len(body["results"]) == 6
+    assert 0 < body["timings_ms"]["search"] <= body["query_ms"]
     hits = body["results"]
     assert [hit["rank"] for hit in hits] == list(range(1, 7))
     assert hits[0]["distance"] == 0 and any(hit["id"] == 5 for hit in hits if hit["distance"] == 0)

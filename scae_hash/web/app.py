@@ -12,10 +12,11 @@ import io
 import os
 import socket
 import tempfile
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import faiss
 from flask import Flask, jsonify, render_template, request, send_file, url_for
 from PIL import Image, UnidentifiedImageError
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, RequestEntityTooLarge
@@ -50,9 +51,19 @@ def create_app(index: str | os.PathLike | ImageIndex, *, trusted_hosts: list[str
     files = [Path(path).resolve() for path in index.paths]
     ids = {path: position for position, path in enumerate(index.paths)}
     names = display_names(files)
-    lock = threading.Lock()  # a hasher (a Keras model) is not promised to be thread-safe
+    # Every search runs on one long-lived thread: a hasher (a Keras model) is not promised to be
+    # thread-safe, and faiss would otherwise start an OpenMP team in each request's new thread.
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scae-hash-search",
+                                initializer=single_threaded_faiss)
+
+    def timed_search(query: Path, k: int, radius: int | None, rerank: int | None):
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        hits = search(index, [query], k=k, radius=radius, rerank=rerank, timings=timings)[0]
+        return hits, time.perf_counter() - start, timings
+
     info = {"method": index.hasher.name, "bits": int(index.hasher.n_bits), "images": len(index.paths),
-            "rerank": index.features is not None, "max_k": MAX_K, "max_radius": MAX_RADIUS,
+            "rerank": index.has_features, "max_k": MAX_K, "max_radius": MAX_RADIUS,
             "max_upload_bytes": MAX_UPLOAD_BYTES}
 
     @app.errorhandler(HTTPException)
@@ -92,7 +103,7 @@ def create_app(index: str | os.PathLike | ImageIndex, *, trusted_hosts: list[str
         radius = int_field("radius", DEFAULT_RADIUS, 0, MAX_RADIUS) if mode == "radius" else None
         rerank = None
         if mode == "rerank":
-            if index.features is None:
+            if not index.has_features:
                 raise BadRequest(f"this index ({info['method']}) has no continuous features to re-rank with; "
                                  "index with an SCAE model (--model) for two-stage search")
             rerank = min(int_field("rerank", DEFAULT_SHORTLIST, 1, 100_000), len(files))
@@ -101,10 +112,7 @@ def create_app(index: str | os.PathLike | ImageIndex, *, trusted_hosts: list[str
             query = Path(folder) / "query"
             query.write_bytes(data)
             try:
-                with lock:
-                    start = time.perf_counter()
-                    hits = search(index, [query], k=k, radius=radius, rerank=rerank)[0]
-                    elapsed = time.perf_counter() - start
+                hits, elapsed, timings = worker.submit(timed_search, query, k, radius, rerank).result()
             except ScaeHashError as error:
                 raise BadRequest(str(error).replace(str(query), repr(upload.filename))) from None
         score = "similarity" if rerank is not None else "distance"
@@ -114,9 +122,17 @@ def create_app(index: str | os.PathLike | ImageIndex, *, trusted_hosts: list[str
             results.append({"rank": rank, "id": position, "name": names[position],
                             "url": url_for("image", image_id=position), score: value})
         return jsonify(method=info["method"], bits=info["bits"], mode=mode, k=k, radius=radius, rerank=rerank,
-                       score=score, query_ms=round(elapsed * 1000, 3), results=results)
+                       score=score, query_ms=round(elapsed * 1000, 3),
+                       timings_ms={step: round(seconds * 1000, 3) for step, seconds in timings.items()},
+                       results=results)
 
     return app
+
+
+def single_threaded_faiss() -> None:
+    """One query image per request: more OpenMP threads only add start-up and, on a busy
+    machine, spin-waiting."""
+    faiss.omp_set_num_threads(1)
 
 
 def check_image(data: bytes, filename: str) -> None:
