@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import faiss
+import numpy as np
 from flask import Flask, jsonify, render_template, request, send_file, url_for
 from PIL import Image, UnidentifiedImageError
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, RequestEntityTooLarge
@@ -62,6 +63,8 @@ def create_app(index: str | os.PathLike | ImageIndex, *, trusted_hosts: list[str
         hits = search(index, [query], k=k, radius=radius, rerank=rerank, timings=timings)[0]
         return hits, time.perf_counter() - start, timings
 
+    # A model's first call traces its graph: done now on the worker, not in the first person's query.
+    worker.submit(index.hasher.encode, np.zeros((1, *index.image_shape), np.float32)).result()
     info = {"method": index.hasher.name, "bits": int(index.hasher.n_bits), "images": len(index.paths),
             "rerank": index.has_features, "max_k": MAX_K, "max_radius": MAX_RADIUS,
             "max_upload_bytes": MAX_UPLOAD_BYTES}
