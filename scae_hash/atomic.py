@@ -14,11 +14,12 @@ import errno
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
-
-from filelock import FileLock
+from typing import IO, TYPE_CHECKING, Iterator
 
 from scae_hash.errors import ScaeHashError
+
+if TYPE_CHECKING:  # filelock is imported where a lock is taken: not on every command's start
+    from filelock import FileLock
 
 
 class OutputError(ScaeHashError):
@@ -95,6 +96,8 @@ def locked(path: str | os.PathLike, timeout: float = 600) -> FileLock:
     """An inter-process lock for ``path`` (held in ``<path>.lock``), for read-modify-write."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock
+
     return FileLock(str(path.with_name(path.name + ".lock")), timeout=timeout)
 
 

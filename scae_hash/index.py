@@ -22,6 +22,9 @@ are built once per index and radius, on first use.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
+
 import faiss
 import numpy as np
 
@@ -33,6 +36,25 @@ _ITEMS_PER_BUCKET = 16
 # Multi-index hashing pays only when a substring splits the database into enough buckets;
 # with shorter substrings the exact scan of faiss' range search is faster.
 _MIN_SUBSTRING_BITS = 8
+# Below this many queries a search runs on one thread (see _threads_for).
+_PARALLEL_MIN_QUERIES = 16
+
+
+@contextlib.contextmanager
+def _threads_for(n_queries: int) -> Iterator[None]:
+    """One thread for a few queries: faiss parallelises over queries, and starting a thread
+    team costs far more than one query (tens of ms when the cores are busy). Process-wide
+    (OpenMP's setting), so concurrent callers can leave each other's setting behind; that only
+    changes speed."""
+    threads = faiss.omp_get_max_threads()
+    if threads == 1 or n_queries >= _PARALLEL_MIN_QUERIES:
+        yield
+        return
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(threads)
 
 
 class HammingIndex:
@@ -79,40 +101,47 @@ class HammingIndex:
         if k <= 0:
             empty = np.empty((len(packed_queries), 0))
             return empty.astype(np.int32), empty.astype(np.int64)
-        return self.flat_.search(self._check_packed(packed_queries, "query codes"), k)
+        with _threads_for(len(packed_queries)):
+            return self.flat_.search(self._check_packed(packed_queries, "query codes"), k)
 
-    def range_search(self, query_bits: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def range_search(self, query_bits: np.ndarray, radius: int) -> "RangeResult":
         """Per query, (distances, ids) of every item within Hamming `radius`, ordered by
         distance, equal distances in database order."""
         return self.range_search_packed(self._pack_queries(query_bits), radius)
 
-    def range_search_packed(self, packed_queries: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def range_search_packed(self, packed_queries: np.ndarray, radius: int) -> "RangeResult":
         """`range_search` for queries packed by `pack_bits`."""
-        radius = int(radius)
         if radius < 0:
             raise ConfigError(f"the radius must be at least 0, got {radius}")
         packed_queries = self._check_packed(packed_queries, "query codes")
-        # faiss keeps distances strictly below its threshold.
-        limits, distances, ids = self._radius_index(radius).range_search(packed_queries, radius + 1)
-        limits = limits.astype(np.int64)
-        if len(ids) > 1:  # faiss returns each query's items in hash-table order
-            query_of = np.repeat(np.arange(len(packed_queries)), np.diff(limits))
-            order = np.lexsort((ids, distances, query_of))
-            distances, ids = distances[order], ids[order]
-        distances = distances.astype(np.int32)
-        return [(distances[start:stop], ids[start:stop]) for start, stop in zip(limits[:-1], limits[1:])]
+        n_queries = len(packed_queries)
+        # faiss' own range_search, without its copies: keeps distances strictly below radius + 1
+        result = faiss.RangeSearchResult(n_queries)
+        with _threads_for(n_queries):
+            self._radius_index(radius).range_search_c(n_queries, faiss.swig_ptr(packed_queries), radius + 1, result)
+        limits = faiss.rev_swig_ptr(result.lims, n_queries + 1).astype(np.int64)
+        found = int(limits[-1])
+        distances = faiss.rev_swig_ptr(result.distances, found)  # float, in `result`'s memory
+        ids = faiss.rev_swig_ptr(result.labels, found).copy()
+        if found > 1:  # faiss returns each query's items in hash-table order: sort by one key
+            span = self.ntotal
+            key = distances.astype(np.int64) * span + ids
+            if n_queries > 1:
+                key += np.repeat(np.arange(n_queries) * ((self.flat_.d + 1) * span), np.diff(limits))
+            key.sort()
+            ids = key % span
+            distances = key // span % (self.flat_.d + 1)
+        return RangeResult(limits, distances.astype(np.int32), ids)
 
     def _radius_index(self, radius: int) -> faiss.IndexBinary:
         """The multi-index hashing tables for `radius`, built on first use; or the flat index
         when substrings would be too short to split the database."""
         if radius in self.tables_:
             return self.tables_[radius]
-        n_tables = radius + 1
-        wanted_bits = max(1, int(np.ceil(np.log2(max(self.ntotal, 2) / _ITEMS_PER_BUCKET))))
-        substring_bits = min(self.flat_.d // n_tables, wanted_bits, 63)
-        if substring_bits < min(wanted_bits, _MIN_SUBSTRING_BITS):
+        layout = multi_hash_layout(self.flat_.d, self.ntotal, radius)
+        if layout is None:
             return self.flat_
-        tables = faiss.IndexBinaryMultiHash(self.flat_.d, n_tables, substring_bits)
+        tables = faiss.IndexBinaryMultiHash(self.flat_.d, *layout)
         tables.nflip = 0
         if self.ntotal:
             tables.add(self.packed())
@@ -128,7 +157,37 @@ class HammingIndex:
     def _check_packed(self, packed: np.ndarray, name: str) -> np.ndarray:
         if packed.dtype != np.uint8 or packed.ndim != 2 or packed.shape[1] != self.code_size:
             raise ConfigError(f"packed {name} must be (n, {self.code_size}) uint8, got {packed.dtype} {packed.shape}")
-        return np.ascontiguousarray(packed)
+        return packed if packed.flags.c_contiguous else np.ascontiguousarray(packed)
+
+
+class RangeResult(Sequence):
+    """The items within a radius of each query: result[q] is (distances, ids) of query q.
+    Held as faiss gives it (all queries' items in two arrays and where each query's start),
+    so a batch of queries costs no Python per query until it is read."""
+
+    def __init__(self, limits: np.ndarray, distances: np.ndarray, ids: np.ndarray) -> None:
+        self.limits, self.distances, self.ids = limits, distances, ids
+
+    def __len__(self) -> int:
+        return len(self.limits) - 1
+
+    def __getitem__(self, query: int) -> tuple[np.ndarray, np.ndarray]:
+        if not -len(self) <= query < len(self):
+            raise IndexError(query)
+        start, stop = self.limits[query % len(self)], self.limits[query % len(self) + 1]
+        return self.distances[start:stop], self.ids[start:stop]
+
+
+def multi_hash_layout(n_bits: int, ntotal: int, radius: int) -> tuple[int, int] | None:
+    """(tables, bits per substring) of exact multi-index hashing within `radius`: radius + 1
+    substrings, each long enough for about _ITEMS_PER_BUCKET items per bucket; None when the
+    code is too short for substrings that split the database."""
+    n_tables = radius + 1
+    wanted_bits = max(1, int(np.ceil(np.log2(max(ntotal, 2) / _ITEMS_PER_BUCKET))))
+    substring_bits = min(n_bits // n_tables, wanted_bits, 63)
+    if substring_bits < min(wanted_bits, _MIN_SUBSTRING_BITS):
+        return None
+    return n_tables, substring_bits
 
 
 def rerank(candidates: np.ndarray, query_features: np.ndarray, database_features: np.ndarray,
