@@ -238,6 +238,9 @@ def insert_readme_tables(readme: Path, tables_dir: Path) -> list[str]:
 
 
 def _python(command: list[str]) -> list[str]:
+    """An output command whose `python` or `scae-hash` runs under this interpreter."""
+    if command and command[0] == "scae-hash":
+        return [sys.executable, "-m", "scae_hash", *command[1:]]
     return [sys.executable, *command[1:]] if command and command[0] == "python" else command
 
 
