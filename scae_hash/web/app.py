@@ -16,7 +16,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import faiss
 import numpy as np
 from flask import Flask, jsonify, render_template, request, send_file, url_for
 from PIL import Image, UnidentifiedImageError
@@ -53,9 +52,8 @@ def create_app(index: str | os.PathLike | ImageIndex, *, trusted_hosts: list[str
     ids = {path: position for position, path in enumerate(index.paths)}
     names = display_names(files)
     # Every search runs on one long-lived thread: a hasher (a Keras model) is not promised to be
-    # thread-safe, and faiss would otherwise start an OpenMP team in each request's new thread.
-    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scae-hash-search",
-                                initializer=single_threaded_faiss)
+    # thread-safe, and the server starts a thread per request.
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scae-hash-search")
 
     def timed_search(query: Path, k: int, radius: int | None, rerank: int | None):
         timings: dict[str, float] = {}
@@ -130,12 +128,6 @@ def create_app(index: str | os.PathLike | ImageIndex, *, trusted_hosts: list[str
                        results=results)
 
     return app
-
-
-def single_threaded_faiss() -> None:
-    """One query image per request: more OpenMP threads only add start-up and, on a busy
-    machine, spin-waiting."""
-    faiss.omp_set_num_threads(1)
 
 
 def check_image(data: bytes, filename: str) -> None:
