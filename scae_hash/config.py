@@ -83,7 +83,8 @@ class HeadConfig:
 
 
 #: The weighted fine-tuning terms among LossConfig's keys (the model's loss terms).
-LOSS_WEIGHTS = ("reconstruction", "quantization", "balance", "decorrelation", "contrastive", "similarity", "cluster")
+LOSS_WEIGHTS = ("reconstruction", "quantization", "balance", "decorrelation", "contrastive", "similarity", "cluster",
+                "self_label")
 
 
 @dataclass
@@ -109,6 +110,9 @@ class LossConfig:
     cluster: float = 0.0
     clusters: int = 10
     cluster_entropy: float = 5.0
+    # SCAN's self-labelling: weight, and the assignment above which a cluster is a pseudo-label.
+    self_label: float = 0.0
+    cluster_confidence: float = 0.99
 
 
 @dataclass
@@ -159,6 +163,7 @@ class SCAEConfig:
             "temperature": loss.temperature,
             "clusters": loss.clusters if loss.cluster > 0 else 0,
             "cluster_entropy": loss.cluster_entropy,
+            "cluster_confidence": loss.cluster_confidence,
             "cluster_export": model.cluster_export,
             "augment": {key: value for key, value in dataclasses.asdict(augment).items() if key != "enabled"}
             if augment.enabled
@@ -325,6 +330,10 @@ def _validate(config: SCAEConfig, source: str) -> None:
     loss = config.loss
     if loss.cluster > 0 and loss.clusters < 2:
         fail(f"'loss.clusters' must be >= 2 with the cluster term on, got {loss.clusters}")
+    if loss.self_label > 0 and loss.cluster <= 0:
+        fail("'loss.self_label' needs the cluster head: set 'loss.cluster' > 0")
+    if not 0 < loss.cluster_confidence < 1:
+        fail(f"'loss.cluster_confidence' must be in (0, 1), got {loss.cluster_confidence}")
     if loss.cluster_entropy < 0:
         fail(f"'loss.cluster_entropy' must be >= 0, got {loss.cluster_entropy}")
     if model.cluster_export < 0:

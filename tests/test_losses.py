@@ -76,3 +76,11 @@ def test_cluster_consistency_is_scan_loss():
     same = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")
     split = np.array([[0.0, 1.0], [1.0, 0.0]], "float32")
     assert value(losses.cluster_consistency_loss(same, same, 1.0)) < value(losses.cluster_consistency_loss(same, split, 1.0))
+
+
+def test_self_label_uses_only_confident_samples_as_pseudo_labels():
+    a = np.array([[0.995, 0.005], [0.6, 0.4], [0.001, 0.999]], "float32")
+    b = np.array([[0.7, 0.3], [0.1, 0.9], [0.2, 0.8]], "float32")
+    expected = -(np.log(0.7) + np.log(0.8)) / 2  # rows 0 and 2 are confident; row 1 is ignored
+    assert value(losses.self_label_loss(a, b, 0.99)) == pytest.approx(expected, rel=1e-5)
+    assert value(losses.self_label_loss(a[1:2], b[1:2], 0.99)) == 0.0

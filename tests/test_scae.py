@@ -195,8 +195,8 @@ def test_cluster_head_exports_assignments_beside_the_features(images):
     config = tiny_config(
         pretrain={"enabled": False}, finetune={"hash_head": "itq"},
         model={"cluster_export": 1.0, "decoder_input": "features"},
-        loss={"neighbours": 3, "cluster": 1.0, "clusters": 5, "quantization": 0, "balance": 0, "similarity": 0,
-              "decorrelation": 0},
+        loss={"neighbours": 3, "cluster": 1.0, "clusters": 5, "self_label": 1.0, "cluster_confidence": 0.5,
+              "quantization": 0, "balance": 0, "similarity": 0, "decorrelation": 0},
     )
     hasher = SCAEHasher(16, seed=0, config=config, progress=False).fit(images[:512])
     features = hasher.features(images[:64])

@@ -25,7 +25,8 @@ from scae_hash.model.augment import ViewAugmenter
 from scae_hash.model.blocks import ConvAEBlocks
 from scae_hash.model.encoder import build_multiscale_encoder
 
-LOSS_TERMS = ("reconstruction", "quantization", "balance", "decorrelation", "contrastive", "similarity", "cluster")
+LOSS_TERMS = ("reconstruction", "quantization", "balance", "decorrelation", "contrastive", "similarity", "cluster",
+              "self_label")
 
 
 @keras.saving.register_keras_serializable(package="scae_hash")
@@ -37,7 +38,8 @@ class HashingModel(keras.Model):
 
     With ``clusters`` > 0 a softmax cluster head reads the hidden layer and the ``cluster``
     term (SCAN) pulls an image and its positive into one cluster while keeping the clusters
-    balanced; ``cluster_export`` > 0 appends the assignment probabilities, times that
+    balanced, and the ``self_label`` term makes an image's confident cluster the label of its
+    positive; ``cluster_export`` > 0 appends the assignment probabilities, times that
     factor, to the L2-normalised exported features (so the hash head sees the groups).
     """
 
@@ -59,6 +61,7 @@ class HashingModel(keras.Model):
         temperature: float = 0.5,
         clusters: int = 0,
         cluster_entropy: float = 5.0,
+        cluster_confidence: float = 0.99,
         cluster_export: float = 0.0,
         augment: dict[str, Any] | None = None,
         seed: int = 0,
@@ -82,6 +85,7 @@ class HashingModel(keras.Model):
             "temperature": float(temperature),
             "clusters": int(clusters),
             "cluster_entropy": float(cluster_entropy),
+            "cluster_confidence": float(cluster_confidence),
             "cluster_export": float(cluster_export),
             "augment": dict(augment) if augment is not None else None,
         }
@@ -92,9 +96,10 @@ class HashingModel(keras.Model):
         self.decoder_input = decoder_input
         self.representation = representation
         self.cluster_entropy = float(cluster_entropy)
+        self.cluster_confidence = float(cluster_confidence)
         self.cluster_export = float(cluster_export)
         # The metric terms compare two views; without them one view is enough.
-        self.uses_two_views = any(self.term_weights[t] > 0 for t in ("contrastive", "similarity", "cluster"))
+        self.uses_two_views = any(self.term_weights[t] > 0 for t in ("contrastive", "similarity", "cluster", "self_label"))
 
         self.blocks = ConvAEBlocks(self.image_shape, block_channels, kernel_size, convs_per_block)
         self.encoder = build_multiscale_encoder(self.blocks, scales, fused_depths, pool_grid)
@@ -198,6 +203,7 @@ class HashingModel(keras.Model):
             "contrastive": lambda: losses.nt_xent_loss(features[:n], features[n:], self.temperature),
             "similarity": lambda: losses.similarity_preserving_loss(codes, features),
             "cluster": lambda: losses.cluster_consistency_loss(clusters[:n], clusters[n:], self.cluster_entropy),
+            "self_label": lambda: losses.self_label_loss(clusters[:n], clusters[n:], self.cluster_confidence),
         }
         return {term: term_functions[term]() for term in self.trackers}
 

@@ -68,3 +68,14 @@ def cluster_consistency_loss(assignments_a, assignments_b, entropy_weight: float
     mean = ops.mean(ops.concatenate([assignments_a, assignments_b], axis=0), axis=0)
     entropy = -ops.sum(mean * ops.log(ops.maximum(mean, 1e-8)))
     return consistency - entropy_weight * entropy
+
+
+def self_label_loss(assignments_a, assignments_b, confidence: float = 0.99):
+    """SCAN's self-labelling step: where view a is confident (its largest assignment above
+    ``confidence``), its cluster becomes a pseudo-label for view b (cross-entropy), so that
+    confident groups absorb their uncertain members. Zero when no sample is confident."""
+    probabilities = ops.stop_gradient(assignments_a)
+    confident = ops.cast(ops.max(probabilities, axis=1) > confidence, assignments_b.dtype)
+    labels = ops.one_hot(ops.argmax(probabilities, axis=1), ops.shape(probabilities)[1], dtype=assignments_b.dtype)
+    cross_entropy = -ops.sum(labels * ops.log(ops.maximum(assignments_b, 1e-8)), axis=1)
+    return ops.sum(confident * cross_entropy) / ops.maximum(ops.sum(confident), 1.0)
