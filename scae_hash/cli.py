@@ -326,7 +326,8 @@ def run_index_command(args: argparse.Namespace) -> list[dict]:
     print(f"{what} with {summary.method} ({summary.n_bits} bits) into {display_path(summary.out)}"
           f" in {summary.seconds:.1f} s")
     if summary.skipped:
-        print(f"skipped {len(summary.skipped)} unreadable files (listed in {display_path(summary.skipped_file)})",
+        print(f"skipped {len(summary.skipped)} unreadable file{'s' * (len(summary.skipped) > 1)} "
+              f"(listed in {display_path(summary.skipped_file)})",
               file=sys.stderr)
     return []
 

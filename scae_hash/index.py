@@ -64,6 +64,7 @@ class HammingIndex:
         self.n_bits = int(n_bits)
         self.code_size = -(-self.n_bits // 8)
         self.flat_ = faiss.IndexBinaryFlat(8 * self.code_size)
+        self.flat_.use_heap = True  # (the default) the heap search that keeps the tie rule
         self.tables_: dict[int, faiss.IndexBinaryMultiHash] = {}
 
     @property

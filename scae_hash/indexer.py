@@ -24,7 +24,7 @@ import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import h5py
@@ -78,6 +78,8 @@ def index_folder(settings: IndexSettings, out: str | os.PathLike, *, strict: boo
     """Index every image under `settings.folder` into `out` (see the module docstring)."""
     start_time = time.perf_counter()
     out = check_writable(out)
+    settings = replace(settings, **{name: os.path.abspath(value) for name in ("folder", "model", "rerank_model")
+                                    if (value := getattr(settings, name)) is not None})
     work = out.with_name(out.name + ".partial")
     base = _load_base(out, settings) if settings.append else None
     state = _read_state(work)
