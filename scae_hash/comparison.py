@@ -27,10 +27,11 @@ two-stage index stores both.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,55 +179,66 @@ def bytes_per_item(entry: Entry, models: dict[str, CodesFile]) -> int:
     return total
 
 
-def best_ms_per_query(answer: Callable[[int], object], n_queries: int, repeats: int) -> float:
-    """Best over `repeats` of the mean wall time of answering queries 0..n_queries-1 one at a time."""
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for query in range(n_queries):
-            answer(query)
-        best = min(best, time.perf_counter() - start)
-    return 1e3 * best / n_queries
+def mean_ms_per_query(answer: Callable[[int], object], n_queries: int) -> float:
+    """Mean wall time of answering queries 0..n_queries-1 one at a time."""
+    start = time.perf_counter()
+    for query in range(n_queries):
+        answer(query)
+    return 1e3 * (time.perf_counter() - start) / n_queries
 
 
-def measure_query_cost(entry: Entry, models: dict[str, CodesFile], *, threads: int = 1, repeats: int = 5,
-                       n_queries: int = 200, k: int = TIMING_K) -> QueryCost:
-    """Time the entry's search as a service would run it: faiss flat indexes (binary for codes,
-    inner product on unit features), queries one at a time, `threads` threads everywhere."""
+def query_stages(entry: Entry, models: dict[str, CodesFile], *, n_queries: int, k: int = TIMING_K
+                 ) -> tuple[Callable[[int], object], Callable[[int], object] | None, int, int]:
+    """The entry's search as a service would run it, one query at a time: (scan, re-rank or None,
+    queries available, database size). The scan is a faiss flat index (binary Hamming for codes,
+    inner product on unit features) returning `k` items, or the shortlist of a two-stage entry."""
+    import faiss
+
+    if entry.codes:
+        codes = models[entry.codes]
+        index = faiss.IndexBinaryFlat(codes.n_bits)
+        index.add(np.packbits(codes.database.bits, axis=1))
+        queries = np.packbits(codes.query.bits[:n_queries], axis=1)
+        depth = entry.shortlist or k
+        rerank = None
+        if entry.features:
+            _, candidates = index.search(queries, depth)
+            features = models[entry.features]
+            query_unit = unit_rows(features.query.features[:n_queries])
+            database_unit = unit_rows(features.database.features)
+
+            def rerank(i: int) -> np.ndarray:
+                similarity = database_unit[candidates[i]] @ query_unit[i]
+                return candidates[i][np.argsort(-similarity, kind="stable")[:k]]
+
+        return (lambda i: index.search(queries[i:i + 1], depth)), rerank, len(queries), len(codes.database.bits)
+    features = models[entry.features]
+    database_unit = unit_rows(features.database.features)
+    index = faiss.IndexFlatIP(database_unit.shape[1])
+    index.add(database_unit)
+    queries = unit_rows(features.query.features[:n_queries])
+    return (lambda i: index.search(queries[i:i + 1], k)), None, len(queries), len(database_unit)
+
+
+def measure_query_costs(entries: Sequence[Entry], models: dict[str, CodesFile], *, threads: int = 1,
+                        repeats: int = 5, n_queries: int = 200, k: int = TIMING_K) -> dict[str, QueryCost]:
+    """Per-query cost of every entry, with `threads` threads everywhere, timed in interleaved
+    rounds (each round times every entry once, the best round counts): a busy moment of the
+    shared machine then slows every row alike instead of one row only."""
     import faiss
     from threadpoolctl import threadpool_limits
 
     faiss.omp_set_num_threads(threads)
+    stages = {entry.method: query_stages(entry, models, n_queries=n_queries, k=k) for entry in entries}
+    best = {method: [math.inf, math.inf if rerank else 0.0] for method, (_, rerank, _, _) in stages.items()}
     with threadpool_limits(threads):
-        rerank_ms = 0.0
-        if entry.codes:
-            codes = models[entry.codes]
-            index = faiss.IndexBinaryFlat(codes.n_bits)
-            index.add(np.packbits(codes.database.bits, axis=1))
-            queries = np.packbits(codes.query.bits[:n_queries], axis=1)
-            depth = entry.shortlist or k
-            scan_ms = best_ms_per_query(lambda i: index.search(queries[i:i + 1], depth), len(queries), repeats)
-            if entry.features:
-                _, candidates = index.search(queries, depth)
-                features = models[entry.features]
-                query_unit = unit_rows(features.query.features[:n_queries])
-                database_unit = unit_rows(features.database.features)
-
-                def rerank(i: int) -> np.ndarray:
-                    similarity = database_unit[candidates[i]] @ query_unit[i]
-                    return candidates[i][np.argsort(-similarity, kind="stable")[:k]]
-
-                rerank_ms = best_ms_per_query(rerank, len(queries), repeats)
-            n_database = len(codes.database.bits)
-        else:
-            features = models[entry.features]
-            database_unit = unit_rows(features.database.features)
-            index = faiss.IndexFlatIP(database_unit.shape[1])
-            index.add(database_unit)
-            queries = unit_rows(features.query.features[:n_queries])
-            scan_ms = best_ms_per_query(lambda i: index.search(queries[i:i + 1], k), len(queries), repeats)
-            n_database = len(database_unit)
-    return QueryCost(scan_ms=scan_ms, rerank_ms=rerank_ms, n_database=n_database)
+        for _ in range(repeats):
+            for method, (scan, rerank, n_available, _) in stages.items():
+                best[method][0] = min(best[method][0], mean_ms_per_query(scan, n_available))
+                if rerank is not None:
+                    best[method][1] = min(best[method][1], mean_ms_per_query(rerank, n_available))
+    return {method: QueryCost(scan_ms=best[method][0], rerank_ms=best[method][1], n_database=stages[method][3])
+            for method in stages}
 
 
 def entry_row(entry: Entry, models: dict[str, CodesFile], metrics: RetrievalMetrics, cost: QueryCost,
@@ -271,7 +283,7 @@ def entry_row(entry: Entry, models: dict[str, CodesFile], metrics: RetrievalMetr
 
 def _describe(codes: CodesFile) -> str:
     attrs = codes.attrs
-    where = f" ({attrs['model_file']})" if attrs.get("model_file") else ""
+    where = f" ({attrs['model_file']}, sha1 {attrs['model_sha1']})" if attrs.get("model_file") else ""
     return f"{attrs['method']} seed {attrs['seed']}{where}"
 
 
@@ -322,7 +334,7 @@ def table_notes(rows: pd.DataFrame) -> str:
         f"{int(first.split_seed)}), {int(first.bits)} bits. Query ms: wall time per query, one query at a time, "
         f"top {int(first.timing_k)} returned, faiss flat index (binary Hamming or inner product on unit features), "
         f"{int(first.query_threads)} thread(s), mean over {int(first.timing_queries)} queries, best of "
-        f"{int(first.timing_repeats)} repeats; encoding the query image is not included. "
+        f"{int(first.timing_repeats)} rounds that time every row in turn; encoding the query image is not included. "
         "Two-stage: the Hamming shortlist (ties by database index) re-ranked by cosine of the features; its mAP "
         "scores the re-ranked shortlist followed by the rest in Hamming order. Dual model: codes of the SCAE model, "
         "features of a second SCAE model trained with the next seed. 1M / 100M columns are a linear extrapolation "
@@ -510,6 +522,7 @@ def encode_model(key: str, setup: ComparisonSetup, dataset, split) -> CodesFile:
         encode_ms_per_image=float(outcome.row["encode_ms_per_image"]),
         supervision=outcome.row["supervision"],
         model_file=str(model_file) if model_file is not None else "",
+        model_sha1=hashlib.sha1(model_file.read_bytes()).hexdigest()[:12] if model_file is not None else "",
         model_reused=bool(reused),
     )
     with atomic_path(path) as temporary:
@@ -549,15 +562,16 @@ def run_comparison(setup: ComparisonSetup, log: Callable[[str], None] = print) -
             raise ConfigError(f"use the data set's own name {dataset.name!r}, not {setup.dataset!r}")
         split = protocol_split(dataset.labels, seed=setup.split_seed)
         models: dict[str, CodesFile] = {}
+        for key in dict.fromkeys(key for entry in todo for key in entry.models):
+            log(f"[comparison] model {key}")
+            models[key] = encode_model(key, setup, dataset, split)
+        log(f"[comparison] timing {len(todo)} searches, {setup.repeats} interleaved rounds")
+        costs = measure_query_costs(todo, models, threads=setup.threads, repeats=setup.repeats,
+                                    n_queries=setup.timing_queries)
         for position, entry in enumerate(todo, 1):
-            for key in entry.models:
-                if key not in models:
-                    log(f"[comparison] model {key}")
-                    models[key] = encode_model(key, setup, dataset, split)
             log(f"[comparison {position}/{len(todo)}] {entry.method}")
             metrics = score_entry(entry, models, progress=setup.progress)
-            cost = measure_query_cost(entry, models, threads=setup.threads, repeats=setup.repeats,
-                                      n_queries=setup.timing_queries)
+            cost = costs[entry.method]
             row = entry_row(entry, models, metrics, cost, seed=setup.seed, threads=setup.threads,
                             n_timing_queries=setup.timing_queries, repeats=setup.repeats)
             configs = {key: json.loads(models[key].attrs.get("config") or "{}") for key in entry.models}

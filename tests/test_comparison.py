@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from scae_hash.codes_file import CodeSet, CodesFile
-from scae_hash.comparison import (ENTRIES, Entry, QueryCost, bytes_per_item, entry_row, measure_query_cost,
+from scae_hash.comparison import (ENTRIES, Entry, QueryCost, bytes_per_item, entry_row, measure_query_costs,
                                   score_entry, supervision, two_stage_ranking, unit_rows, write_outputs)
 from scae_hash.data import MNIST_CLASSES, Dataset
 from scae_hash.errors import ConfigError
@@ -127,9 +127,11 @@ def test_costs_bytes_and_linear_extrapolation():
 def test_measured_rows_and_supervision_marks():
     models = random_models(bits=64, dim=8)
     models["siamese-supervised"] = models["scae-dual"]
-    for entry in (Entry("x", codes="scae"), Entry("y", features="scae"),
-                  Entry("z", codes="scae", features="scae-dual", shortlist=10)):
-        cost = measure_query_cost(entry, models, repeats=1, n_queries=3, k=5)
+    entries = (Entry("x", codes="scae"), Entry("y", features="scae"),
+               Entry("z", codes="scae", features="scae-dual", shortlist=10))
+    costs = measure_query_costs(entries, models, repeats=2, n_queries=3, k=5)
+    for entry in entries:
+        cost = costs[entry.method]
         assert cost.scan_ms > 0 and (cost.rerank_ms > 0) == (entry.ranking == "two-stage")
         row = entry_row(entry, models, score_entry(entry, models), cost, seed=0, threads=1, n_timing_queries=3,
                         repeats=1)
