@@ -25,7 +25,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from scae_hash.errors import DataError
+from scae_hash.errors import DataError, ScaeHashError
 from scae_hash.hashers import BASELINES, Hasher, make_baseline
 from scae_hash.images import decode_image, display_path, load_image, to_float
 from scae_hash.index import HammingIndex, rerank_candidates
@@ -192,10 +192,12 @@ def load_index(path: str | os.PathLike) -> ImageIndex:
             seed = int(attrs["seed"])
     except (OSError, KeyError, ValueError, TypeError) as error:
         raise DataError(f"{display_path(path)}: not an index written by `scae-hash index` ({error})") from None
-    except DataError as error:  # codes of the wrong layout
+    except ScaeHashError as error:  # codes of the wrong layout for the stated bits
         raise DataError(f"{display_path(path)}: {error}") from None
-    if len(paths) != codes.ntotal or len(image_shape) != 3:
+    if len(paths) != codes.ntotal:
         raise DataError(f"{display_path(path)}: {codes.ntotal} codes but {len(paths)} paths; the file is damaged")
+    if len(image_shape) != 3 or min(image_shape) < 1 or image_shape[2] not in (1, 3):
+        raise DataError(f"{display_path(path)}: image_shape {list(image_shape)} is not (height, width, 1 or 3)")
     hasher = None
     if "model_path" not in attrs:
         if method not in BASELINES or state is None:
