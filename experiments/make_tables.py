@@ -6,6 +6,7 @@
 import argparse
 from pathlib import Path
 
+from scae_hash.atomic import write_text
 from scae_hash.results import ablation_table, read_results, summary_table, to_latex, to_markdown
 
 METRICS = {"map": "mAP", "map_at_1000": "mAP@1000", "map_tie_aware": "tie-aware mAP",
@@ -29,8 +30,8 @@ def main() -> None:
             caption = f"{title} on {dataset} (docs/protocol.md, split seed 0; mean ± std over training seeds)"
             markdown.append(f"### {caption}\n\n{to_markdown(table)}\n")
             latex.append(to_latex(table, caption))
-        (out / f"{metric}.md").write_text("\n".join(markdown) + f"\n{provenance}\n")
-        (out / f"{metric}.tex").write_text(f"% {provenance}\n" + "\n\n".join(latex) + "\n")
+        write_text(out / f"{metric}.md", "\n".join(markdown) + f"\n{provenance}\n")
+        write_text(out / f"{metric}.tex", f"% {provenance}\n" + "\n\n".join(latex) + "\n")
         if metric == "map":
             print("\n".join(markdown))
     write_ablation_tables(frame, out, provenance)
@@ -46,8 +47,8 @@ def write_ablation_tables(frame, out: Path, provenance: str) -> None:
         table = ablation_table(frame, "map", dataset, protocol)
         caption = f"SCAE-hash ablations, mAP on {protocol} (each variant is a config in experiments/configs/)"
         name = "ablations_" + "".join(c if c.isalnum() else "_" for c in protocol).strip("_")
-        (out / f"{name}.md").write_text(f"### {caption}\n\n{to_markdown(table)}\n\n{provenance}\n")
-        (out / f"{name}.tex").write_text(f"% {provenance}\n{to_latex(table, caption)}\n")
+        write_text(out / f"{name}.md", f"### {caption}\n\n{to_markdown(table)}\n\n{provenance}\n")
+        write_text(out / f"{name}.tex", f"% {provenance}\n{to_latex(table, caption)}\n")
         print(f"### {caption}\n\n{to_markdown(table)}\n")
 
 if __name__ == "__main__":

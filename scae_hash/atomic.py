@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # filelock is imported where a lock is taken: not on every co
     from filelock import FileLock
 
 
+_OUTPUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM, errno.EFBIG)
+
+
 class OutputError(ScaeHashError):
     """An output file or folder cannot be written (missing folder, no permission, full disk)."""
 
@@ -41,6 +44,20 @@ def check_writable(path: str | os.PathLike) -> Path:
     return path
 
 
+def check_folder(folder: str | os.PathLike) -> Path:
+    """Make sure ``folder`` exists (creating it) and can be written, or fail in one line."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"output folder {folder} is a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create output folder {folder} ({error.strerror or error})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {folder} is not writable")
+    return folder
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is synced and renamed onto ``path``.
@@ -56,7 +73,8 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterat
         except OSError as error:
             raise OutputError(f"cannot create folder {path.parent} ({error.strerror or error})") from None
     try:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+        # the suffixes stay (".weights.h5", ".keras", ".png"): writers infer the format from them
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp" + "".join(path.suffixes[-2:]))
     except OSError as error:
         raise OutputError(f"cannot write {path} ({error.strerror or error})") from None
     os.close(handle)
@@ -67,8 +85,10 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterat
         os.replace(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
-        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM):
+        if error.errno in _OUTPUT_ERRNOS:
             raise OutputError(f"cannot write {path} ({error.strerror})") from None
+        if "errno = 28" in str(error):  # HDF5 reports a full disk without setting errno
+            raise OutputError(f"cannot write {path} ({os.strerror(errno.ENOSPC)})") from None
         raise
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from scae_hash.checks import image_side, one_line
 from scae_hash.errors import ScaeHashError
 from scae_hash.constants import MAX_BITS, MIN_BITS, SPLITS
 
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add_run_options(sub: argparse.ArgumentParser, default_bits: list[int], bits_help: str = "%(default)s") -> None:
         sub.add_argument("--bits", type=bits_value, nargs="+", default=default_bits,
                          help=f"code lengths ({MIN_BITS}..{MAX_BITS}; default: {bits_help})")
-        sub.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
+        sub.add_argument("--seed", type=int, help="training seed (default: the config's 'seed' for train, else 0)")
         sub.add_argument("--split-seed", type=int, default=0,
                          help="seed of the protocol's query/database split (default: 0, the reported one)")
         sub.add_argument("--split", choices=SPLITS, default="test",
@@ -123,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--model", metavar="MODEL.keras", help="use a trained SCAE model (from `scae-hash train`)")
     index.add_argument("--bits", type=bits_value, default=64, help="code length of a baseline (default: %(default)s)")
     index.add_argument("--seed", type=int, default=0)
-    index.add_argument("--size", type=positive_int, nargs=2, default=[32, 32], metavar=("HEIGHT", "WIDTH"),
+    index.add_argument("--size", type=image_side, nargs=2, default=[32, 32], metavar=("HEIGHT", "WIDTH"),
                        help="image size for a baseline (default: 32 32; a model uses its own)")
     index.add_argument("--grey", action="store_true", help="baseline on greyscale pixels instead of RGB")
     index.add_argument("--out", required=True, metavar="INDEX.h5")
@@ -171,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Score any codes file with the docs/protocol.md metrics.")
     evaluate.add_argument("codes_file", metavar="FILE.h5")
     evaluate.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    evaluate.add_argument("--allow-overlap", action="store_true",
+                          help="score a file whose query images are also in the database (refused by default)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.set_defaults(handler=run_evaluate_command)
 
@@ -203,6 +206,7 @@ def run_baseline_command(args: argparse.Namespace) -> list[dict]:
     from scae_hash.hashers import make_baseline
 
     runs = [(method, bits) for method in args.method for bits in args.bits]
+    args.seed = 0 if args.seed is None else args.seed
     return run_protocol_grid(args, args.dataset, runs, make=lambda method, bits: make_baseline(method, bits, args.seed),
                              results_file="baselines.csv")
 
@@ -212,6 +216,7 @@ def run_train_command(args: argparse.Namespace) -> list[dict]:
     from scae_hash.hashers.scae import SCAEHasher
 
     config = load_config(args.config, args.set)
+    args.seed = config.seed if args.seed is None else args.seed
     bits_list = args.bits or list(config.bits)
     run_name = Path(args.config).stem
     if args.set:  # a run with overrides must not resume or reuse another run's models
@@ -249,6 +254,9 @@ def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: 
     from scae_hash.protocol import Split, protocol_split, subset_indices
     from scae_hash.results import append_rows, save_curves, save_split
 
+    from scae_hash.checks import check_run_outputs, codes_path
+
+    check_run_outputs(args, datasets, runs)  # before anything long: a typo must not cost a fit
     validating = args.split == "validation"
     if validating:  # never mixed into the thesis tables
         from scae_hash.validation import RESULTS_FILE as results_file
@@ -299,15 +307,6 @@ def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: 
                 emit(args, row)
             rows += run_rows
     return rows
-
-
-def codes_path(template: str, n_runs: int, **fields) -> Path:
-    if "{" in template:
-        return Path(template.format(**fields))
-    path = Path(template)
-    if n_runs == 1:
-        return path
-    return path.with_name(f"{path.stem}-{fields['method']}-{fields['dataset']}-{fields['bits']}b{path.suffix}")
 
 
 def run_index_command(args: argparse.Namespace) -> list[dict]:
@@ -377,7 +376,7 @@ def run_evaluate_command(args: argparse.Namespace) -> list[dict]:
     from scae_hash.codes_file import load_codes
     from scae_hash.evaluation import score_codes
 
-    row = score_codes(load_codes(args.codes_file), progress=not args.quiet)
+    row = score_codes(load_codes(args.codes_file, allow_overlap=args.allow_overlap), progress=not args.quiet)
     emit(args, row)
     return [row]
 
@@ -407,11 +406,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         rows = args.handler(args)
-    except ScaeHashError as err:
-        print(f"scae-hash: error: {err}", file=sys.stderr)
+    except (ScaeHashError, OSError) as err:  # OSError: the file system said no (full disk, permissions)
+        print(f"scae-hash: error: {one_line(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("scae-hash: interrupted", file=sys.stderr)
+        resume = "; resume with --resume" if args.command == "train" else ""
+        print(f"scae-hash: interrupted{resume}", file=sys.stderr)
         return 130
     if rows:
         print_table(rows, sys.stderr if args.json else sys.stdout)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
+from scae_hash.atomic import atomic_path
 from scae_hash.errors import CodesFileError
 
 REQUIRED_ATTRS = ("method", "dataset", "protocol", "nbits", "seed", "split_seed", "commit", "created", "command")
@@ -40,8 +41,8 @@ def save_codes(path: str | os.PathLike, codes: CodesFile) -> None:
     missing = [key for key in REQUIRED_ATTRS if key not in codes.attrs]
     if missing:
         raise CodesFileError(f"codes file attributes missing: {', '.join(missing)}")
-    _validate(codes, str(path))
-    with h5py.File(path, "w") as f:
+    _validate(codes, str(path), allow_overlap=True)
+    with atomic_path(path) as temporary, h5py.File(temporary, "w") as f:
         for name in PARTS:
             part: CodeSet = getattr(codes, name)
             group = f.create_group(name)
@@ -54,8 +55,11 @@ def save_codes(path: str | os.PathLike, codes: CodesFile) -> None:
             f.attrs[key] = value
 
 
-def load_codes(path: str | os.PathLike) -> CodesFile:
-    """Read and check a codes file; any layout problem is one CodesFileError line."""
+def load_codes(path: str | os.PathLike, *, allow_overlap: bool = False) -> CodesFile:
+    """Read and check a codes file; any layout problem is one CodesFileError line.
+
+    Queries that are also database items would find themselves at distance 0 and inflate every
+    score, so they are refused unless ``allow_overlap`` says that protocol is meant."""
     path = str(path)
     if not os.path.isfile(path):
         raise CodesFileError(f"codes file not found: {path}")
@@ -66,7 +70,7 @@ def load_codes(path: str | os.PathLike) -> CodesFile:
     except OSError as err:
         raise CodesFileError(f"{path}: not a readable HDF5 file ({err})") from None
     codes = CodesFile(query=parts["query"], database=parts["database"], attrs=attrs)
-    _validate(codes, path)
+    _validate(codes, path, allow_overlap=allow_overlap)
     return codes
 
 
@@ -81,7 +85,7 @@ def _read_part(f: h5py.File, name: str, path: str) -> CodeSet:
     return CodeSet(group["bits"][()], group["labels"][()], group["index"][()], features)
 
 
-def _validate(codes: CodesFile, path: str) -> None:
+def _validate(codes: CodesFile, path: str, *, allow_overlap: bool) -> None:
     for name in PARTS:
         part: CodeSet = getattr(codes, name)
         where = f"{path}: /{name}"
@@ -100,6 +104,12 @@ def _validate(codes: CodesFile, path: str) -> None:
         raise CodesFileError(
             f"{path}: query and database codes differ in length "
             f"({codes.query.bits.shape[1]} vs {codes.database.bits.shape[1]} bits)"
+        )
+    shared = np.intersect1d(codes.query.index, codes.database.index)
+    if len(shared) and not allow_overlap:
+        raise CodesFileError(
+            f"{path}: {len(shared)} query images are also in the database (pool index {shared[0]}, ...); "
+            "scoring them would count each query as its own match (evaluate --allow-overlap if that is meant)"
         )
 
 

@@ -232,7 +232,10 @@ def _apply_override(mapping: dict[str, Any], override: str, source: str) -> None
         node = node.setdefault(section, {})
         if not isinstance(node, dict):
             raise ConfigError(f"{source}: override {override!r}: '{section}' is not a section")
-    node[key] = yaml.safe_load(raw_value)
+    try:
+        node[key] = yaml.safe_load(raw_value)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: override {override!r}: the value is not valid YAML ({str(error).splitlines()[0]})") from None
 
 
 def _build(cls: type, mapping: Any, source: str, prefix: str) -> Any:

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from scae_hash.atomic import atomic_path  # noqa: E402
 from scae_hash.figure_style import apply_style, method_style  # noqa: E402
 
 apply_style()
@@ -88,6 +89,8 @@ def save_figure(fig: plt.Figure, folder: str | Path, name: str) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.{suffix}" for suffix in ("pdf", "png")]
     for path in paths:
-        fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"CreationDate": None} if path.suffix == ".pdf" else None)
+        with atomic_path(path) as temporary:
+            fig.savefig(temporary, format=path.suffix[1:], dpi=150, bbox_inches="tight",
+                        metadata={"CreationDate": None} if path.suffix == ".pdf" else None)
     plt.close(fig)
     return paths

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scae_hash.atomic import atomic_write, locked, write_text
 from scae_hash.devices import describe_devices
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -55,20 +56,22 @@ def provenance(config: dict | None = None) -> dict:
 
 
 def append_rows(rows: list[dict], path: str | os.PathLike) -> Path:
-    """Append rows to a CSV (creating it, and widening its columns when new keys appear)."""
+    """Append rows to a CSV (creating it, and widening its columns when new keys appear).
+
+    The file is re-read and replaced whole under a lock, so concurrent runs lose no row and
+    a kill never leaves half a row."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = pd.DataFrame(rows)
-    if path.exists():
-        new = pd.concat([pd.read_csv(path), new], ignore_index=True)
-    new.to_csv(path, index=False)
+    with locked(path):
+        new = pd.DataFrame(rows)
+        if path.exists():
+            new = pd.concat([pd.read_csv(path), new], ignore_index=True)
+        with atomic_write(path, newline="") as stream:
+            new.to_csv(stream, index=False)
     return path
 
 
 def save_split(path: str | os.PathLike, protocol: str, split_seed: int, query_index: np.ndarray) -> Path:
     """Store the chosen query indices so that anyone can check the split."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "protocol": protocol,
         "split_seed": split_seed,
@@ -76,14 +79,11 @@ def save_split(path: str | os.PathLike, protocol: str, split_seed: int, query_in
         "query_index": [int(i) for i in query_index],
         "commit": git_commit(),
     }
-    path.write_text(json.dumps(payload) + "\n")
-    return path
+    return write_text(path, json.dumps(payload) + "\n")
 
 
 def save_curves(path: str | os.PathLike, metrics, row: dict) -> Path:
     """Store a run's curves (precision@N, Hamming-radius PR) so figures need no retraining."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     keys = ("method", "dataset", "protocol", "bits", "seed", "split_seed", "map", "commit", "created", "command")
     payload = {key: row[key] for key in keys if key in row}
     payload.update({
@@ -92,8 +92,7 @@ def save_curves(path: str | os.PathLike, metrics, row: dict) -> Path:
         "radius_recall": metrics.radius_recall.tolist(),
         "radius_empty_share": metrics.radius_empty_share.tolist(),
     })
-    path.write_text(json.dumps(payload, default=float) + "\n")
-    return path
+    return write_text(path, json.dumps(payload, default=float) + "\n")
 
 
 # `variant` names the config a SCAE row came from (its file stem, plus a hash of any --set

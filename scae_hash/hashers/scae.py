@@ -10,6 +10,7 @@ from typing import Sequence
 import keras
 import numpy as np
 
+from scae_hash.atomic import atomic_path
 from scae_hash.config import SCAEConfig
 from scae_hash.devices import use_local_devices
 from scae_hash.errors import ConfigError, DataError
@@ -19,6 +20,8 @@ from scae_hash.model.finetune import finetune
 from scae_hash.model.hashing_model import HashingModel
 from scae_hash.model.head_stage import reset_head, train_hash_head
 from scae_hash.model.pretrain import pretrain_blocks, pretraining_key
+from scae_hash.model.resume import drop_backup
+from scae_hash.checks import check_neighbours, load_keras_file
 from scae_hash.model.stages import announce
 
 INFERENCE_BATCH = 1024
@@ -68,6 +71,7 @@ class SCAEHasher(Hasher):
         x = self._check_images(x)
         callbacks = (*self.callbacks, *callbacks)
         use_local_devices([self.config.pretrain.batch_size, self.config.finetune.batch_size])
+        check_neighbours(self.config, len(x))
         if self.resume and self.model_path is not None and self.model_path.is_file():
             announce(self.progress, f"resume: loading finished {self.model_path}")
             self.model_ = self._load_model(self.model_path)
@@ -107,6 +111,7 @@ class SCAEHasher(Hasher):
         self.refit_head(x, callbacks=callbacks)
         if self.model_path is not None:
             self.save(self.model_path)
+            drop_backup(self.run_dir, f"finetune_{self.n_bits}")
         return self
 
     def refit_head(self, x: np.ndarray, *, callbacks: Sequence[keras.callbacks.Callback] = ()) -> "SCAEHasher":
@@ -148,9 +153,8 @@ class SCAEHasher(Hasher):
 
     def save(self, path: str | Path) -> None:
         """Save the fine-tuned model (with its config, bits and seed) as a ``.keras`` file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.model_.save(path)
+        with atomic_path(path) as temporary:  # a kill mid-save leaves the previous model intact
+            self.model_.save(temporary)
 
     @classmethod
     def load(cls, path: str | Path, *, progress: bool = True) -> "SCAEHasher":
@@ -166,7 +170,7 @@ class SCAEHasher(Hasher):
 
     @staticmethod
     def _load_model(path: Path) -> HashingModel:
-        model = keras.saving.load_model(path)
+        model = load_keras_file(path)
         if not isinstance(model, HashingModel):
             raise ConfigError(f"{path} is not an SCAE hashing model")
         return model

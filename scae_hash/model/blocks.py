@@ -7,6 +7,8 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from scae_hash.atomic import atomic_path
+
 
 def build_block_encoder(
     index: int, channels: int, kernel_size: int, convs: int
@@ -99,8 +101,9 @@ class ConvAEBlocks:
 
     def save_block(self, k: int, directory: Path) -> None:
         """Save block k's (1-based) encoder and decoder weights as ``.weights.h5`` files."""
-        self.encoders[k - 1].save_weights(Path(directory) / f"block{k}_encoder.weights.h5")
-        self.decoders[k - 1].save_weights(Path(directory) / f"block{k}_decoder.weights.h5")
+        for part, layer in (("encoder", self.encoders[k - 1]), ("decoder", self.decoders[k - 1])):
+            with atomic_path(Path(directory) / f"block{k}_{part}.weights.h5") as temporary:
+                layer.save_weights(temporary)
 
     def load_block(self, k: int, directory: Path) -> None:
         self.encoders[k - 1].load_weights(Path(directory) / f"block{k}_encoder.weights.h5")

@@ -13,10 +13,15 @@ pixels: ``RemineNeighbours`` re-mines them from the model's features every few e
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import faiss
 import keras
 import numpy as np
 from sklearn.decomposition import PCA
+
+from scae_hash.atomic import atomic_path
+from scae_hash.model.resume import EpochData, epoch_rng
 
 PCA_DIMENSIONS = 64
 
@@ -47,42 +52,48 @@ def _drop_self(neighbours: np.ndarray) -> np.ndarray:
     return neighbours[~is_self].reshape(n, width - 1)
 
 
-class NeighbourPairs(keras.utils.PyDataset):
-    """Batches of (images, one random neighbour of each), reshuffled every epoch."""
+class NeighbourPairs(EpochData):
+    """Batches of (images, one random neighbour of each); each epoch's order and partners
+    depend only on (seed, epoch), so a resumed run sees the same pairs."""
 
     def __init__(self, images: np.ndarray, neighbours: np.ndarray, batch_size: int, seed: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.images, self.neighbours, self.batch_size = images, neighbours, batch_size
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(images))
+        self.images, self.neighbours = images, neighbours
+        super().__init__(len(images), batch_size, seed, **kwargs)
 
-    def __len__(self) -> int:
-        return -(-len(self.images) // self.batch_size)
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        self.choice = epoch_rng(self.seed, epoch, 2).integers(0, self.neighbours.shape[1], self.n)
 
     def __getitem__(self, batch: int):
-        rows = self.order[batch * self.batch_size : (batch + 1) * self.batch_size]
-        partners = self.neighbours[rows, self.rng.integers(0, self.neighbours.shape[1], len(rows))]
+        rows = self.rows(batch)
+        partners = self.neighbours[rows, self.choice[rows]]
         return ((self.images[rows], self.images[partners]),)
-
-    def on_epoch_end(self) -> None:
-        self.order = self.rng.permutation(len(self.images))
 
 
 class RemineNeighbours(keras.callbacks.Callback):
     """Every ``every`` epochs, replace ``pairs``' neighbours by the nearest images in the
     model's current feature space (inference mode: no augmentation).
 
-    Mining happens at the start of epochs ``every, 2 * every, ...``; a run resumed at a later
-    epoch re-mines from the restored weights, since the neighbours are not in the backup.
+    Mining happens at the start of epochs ``every, 2 * every, ...``. The mined neighbours are
+    kept in ``state_file`` (beside the stage's backup), so a run resumed between two minings
+    continues with the same neighbours; without that file it re-mines from the restored weights.
     """
 
-    def __init__(self, pairs: NeighbourPairs, k: int, every: int, batch_size: int = 1024) -> None:
+    def __init__(self, pairs: NeighbourPairs, k: int, every: int, batch_size: int = 1024,
+                 state_file: Path | None = None) -> None:
         super().__init__()
-        self.pairs, self.k, self.every, self.batch_size = pairs, k, every, batch_size
+        self.pairs, self.k, self.every, self.batch_size, self.state_file = pairs, k, every, batch_size, state_file
         self.started = False
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         first_epoch_of_this_fit, self.started = not self.started, True
-        if epoch >= self.every and (first_epoch_of_this_fit or epoch % self.every == 0):
-            features = self.model.predict(self.pairs.images, batch_size=self.batch_size, verbose=0)["features"]
-            self.pairs.neighbours = nearest_by_cosine(np.asarray(features), self.k)
+        if epoch < self.every or not (first_epoch_of_this_fit or epoch % self.every == 0):
+            return
+        if epoch % self.every and self.state_file is not None and self.state_file.is_file():
+            self.pairs.neighbours = np.load(self.state_file)
+            return
+        features = self.model.predict(self.pairs.images, batch_size=self.batch_size, verbose=0)["features"]
+        self.pairs.neighbours = nearest_by_cosine(np.asarray(features), self.k)
+        if self.state_file is not None:
+            with atomic_path(self.state_file) as temporary:
+                np.save(temporary, self.pairs.neighbours)

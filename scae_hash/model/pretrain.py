@@ -20,6 +20,7 @@ from keras import ops
 
 from scae_hash.config import SCAEConfig
 from scae_hash.model.blocks import ConvAEBlocks
+from scae_hash.model.resume import EpochSeeds, ShuffledImages, StopOnNaN, drop_backup
 from scae_hash.model.stages import announce, progress_on_stderr, fit_verbosity, stage_callbacks
 
 
@@ -92,17 +93,19 @@ def pretrain_blocks(
         trainer.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
         try:
             with progress_on_stderr():
+                batches = ShuffledImages(images, settings.batch_size, seed + k)
                 trainer.fit(
-                    images,
-                    batch_size=settings.batch_size,
+                    batches,
                     epochs=settings.epochs_per_block,
-                    shuffle=True,
+                    shuffle=False,  # the batches shuffle themselves, per (seed, epoch)
                     verbose=fit_verbosity(progress),
-                    callbacks=[*stage_callbacks(run_dir, stage, resume=resume), *callbacks],
+                    callbacks=[*stage_callbacks(run_dir, stage, resume=resume), EpochSeeds(seed + k, batches),
+                               StopOnNaN(stage, "pretrain.learning_rate"), *callbacks],
                 )
         finally:
             for encoder in blocks.encoders[: k - 1]:
                 encoder.trainable = True
         blocks.save_block(k, cache_dir)
+        drop_backup(run_dir, stage)
         seconds[stage] = time.perf_counter() - started
     return seconds

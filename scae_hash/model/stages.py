@@ -1,10 +1,10 @@
 """Callbacks shared by every training stage: a CSV history and a resumable backup.
 
 Each stage (``pretrain_block1``, ..., ``finetune_64``) keeps ``history_<stage>.csv`` and a
-``backup/<stage>`` folder in the run folder. ``BackupAndRestore`` writes the weights, the
-optimizer state and the epoch counter after every epoch, so a killed run (even ``kill -9``)
+``backup/<stage>`` folder in the run folder. The backup (weights, optimizer state, epoch
+counter) is written atomically after every epoch, so a killed run (even ``kill -9``)
 restarted with ``resume=True`` continues from the last finished epoch of that stage; the CSV
-is then appended to, not rewritten.
+is then appended to, not rewritten (see ``scae_hash.model.resume``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 import keras
+
+from scae_hash.model.resume import AtomicBackupAndRestore, ResumableCSVLogger
 
 
 def stage_callbacks(
@@ -30,10 +32,8 @@ def stage_callbacks(
     if not resume and backup_dir.exists():
         shutil.rmtree(backup_dir)
     history = run_dir / f"history_{stage}.csv"
-    return [
-        keras.callbacks.BackupAndRestore(str(backup_dir)),
-        keras.callbacks.CSVLogger(str(history), append=resume and history.exists()),
-    ]
+    backup = AtomicBackupAndRestore(backup_dir)
+    return [backup, ResumableCSVLogger(history, backup, append=resume and history.exists())]
 
 
 def cosine_schedule(learning_rate: float, epochs: int) -> keras.callbacks.Callback:

@@ -1,0 +1,109 @@
+"""Checks that turn bad input into one clear line, and run before any long fit.
+
+A run that fails after an hour of training because of a typo in ``--codes-out`` or a
+read-only results folder loses the hour: :func:`check_run_outputs` tries every output of a
+run (template, folders, permissions) first. :func:`load_keras_file` and
+:func:`check_neighbours` guard the model side.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from scae_hash.atomic import OutputError, check_folder, check_writable
+from scae_hash.errors import ConfigError, ScaeHashError
+
+CODES_FIELDS = ("method", "dataset", "bits", "seed")
+#: An image side beyond this is a typo, not a wish: 4096 x 4096 x 3 floats is 200 MB per image.
+MAX_IMAGE_SIDE = 4096
+
+
+class ModelFileError(ScaeHashError):
+    """A model file is missing or not a readable Keras model."""
+
+
+def one_line(message: object) -> str:
+    """A message as one printable line: file names that are not UTF-8 come back as the
+    bytes they were, escaped, instead of failing the print."""
+    text = " ".join(str(message).splitlines())
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def load_keras_file(path: str | Path):
+    """``keras.saving.load_model`` that reports a missing or damaged file in one line."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    try:
+        return keras.saving.load_model(path)
+    except Exception as error:  # a damaged zip, a foreign file, a missing class: all bad input
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelFileError(f"{path} is not a readable .keras model ({type(error).__name__}: {reason[:200]})") from None
+
+
+def check_neighbours(config, n_images: int) -> None:
+    """Each image needs ``loss.neighbours`` other images: refuse before any training."""
+    if config.loss.neighbours > n_images - 1:
+        raise ConfigError(
+            f"'loss.neighbours' is {config.loss.neighbours} but the training set has only {n_images} images "
+            f"(at most {n_images - 1} neighbours each)"
+        )
+
+
+def image_side(text: str) -> int:
+    """``--size`` side: a positive integer no larger than :data:`MAX_IMAGE_SIDE`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"image side must be an integer, got {text!r}") from None
+    if not 1 <= value <= MAX_IMAGE_SIDE:
+        raise argparse.ArgumentTypeError(f"image side must be in 1..{MAX_IMAGE_SIDE}, got {value}")
+    return value
+
+
+def codes_paths(template: str, runs: list[dict]) -> list[Path]:
+    """The codes file of each run (``runs``: dicts of :data:`CODES_FIELDS`), one line on a bad
+    template or on two runs that would write the same file."""
+    paths = [codes_path(template, len(runs), **fields) for fields in runs]
+    if len(set(paths)) < len(paths):
+        raise OutputError(
+            f"--codes-out {template!r} gives the same file for several runs; add {{bits}}, {{method}} or {{dataset}}"
+        )
+    return paths
+
+
+def codes_path(template: str, n_runs: int, **fields) -> Path:
+    """Fill a ``--codes-out`` template; without fields and with several runs, add a suffix."""
+    if "{" in template or "}" in template:
+        try:
+            return Path(template.format(**fields))
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as error:
+            raise OutputError(
+                f"--codes-out {template!r} is not a valid template ({type(error).__name__}: {error}); "
+                f"fields: {', '.join('{' + name + '}' for name in CODES_FIELDS)}"
+            ) from None
+    path = Path(template)
+    if n_runs == 1:
+        return path
+    return path.with_name(f"{path.stem}-{fields['method']}-{fields['dataset']}-{fields['bits']}b{path.suffix}")
+
+
+def check_run_outputs(args: argparse.Namespace, datasets: list[str], runs: list[tuple[str, int]]) -> None:
+    """Everything a run will write, tried before it loads data or trains."""
+    if not args.no_save:
+        check_folder(args.results_dir)
+    if getattr(args, "run_dir", None):
+        check_folder(args.run_dir)
+    if args.codes_out:
+        fields = [{"method": method, "dataset": Path(name).name, "bits": bits, "seed": args.seed}
+                  for name in datasets for method, bits in runs]
+        paths = codes_paths(args.codes_out, fields)
+        if "{dataset}" not in str(Path(args.codes_out).parent):  # else the folder is known only later
+            for path in paths:
+                check_writable(path)
