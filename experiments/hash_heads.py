@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import tempfile
 import time
 from pathlib import Path
 
@@ -72,6 +71,9 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--subset", type=int, help="train on N images only (smoke runs)")
     parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--run-dir", default="runs/hash-heads", help="where the trained representation is kept")
+    parser.add_argument("--base-model", type=Path,
+                        help="a model from an earlier run of the same representation config: only the heads are fitted")
     args = parser.parse_args()
 
     config = load_config(args.config, args.set)
@@ -80,21 +82,26 @@ def main() -> None:
     if args.subset:
         split = Split(split.query, split.database, subset_indices(split.train, args.subset, args.seed))
     stem = Path(args.config).stem + ("-" + hashlib.sha1("\n".join(args.set).encode()).hexdigest()[:8] if args.set else "")
-    with tempfile.TemporaryDirectory() as run_dir:
-        base = SCAEHasher(args.bits, args.seed, config=head_config(config, "joint"), run_dir=Path(run_dir))
+    representation_seconds = None
+    model_path = args.base_model
+    if model_path is None:
+        run_dir = Path(args.run_dir) / f"{stem}-{args.split}{'-subset%d' % args.subset if args.subset else ''}-seed{args.seed}"
+        base = SCAEHasher(args.bits, args.seed, config=head_config(config, "joint"), run_dir=run_dir)
         started = time.perf_counter()
         base.fit(dataset.as_float(split.train))
-        representation_seconds = time.perf_counter() - started
-        rows = []
-        for kind in args.kinds:
-            variant_config = head_config(config, kind)
-            variant = HeadVariant(base.model_path, variant_config, args.bits, args.seed)
-            outcome = run_hasher(variant, dataset, split, method="scae",
-                                 protocol=dataset.name, split_seed=0, config=variant_config.to_dict())
-            row = {**outcome.row, "variant": f"{stem}-head-{kind}", "split": args.split,
-                   "representation_seconds": round(representation_seconds, 1), "head_epochs": variant_config.head.epochs}
-            rows.append(row)
-            print(f"{kind:14s} mAP {row['map']:.4f}  head fit {row['fit_seconds']:.1f} s", flush=True)
+        representation_seconds = round(time.perf_counter() - started, 1)
+        model_path = base.model_path
+    rows = []
+    for kind in args.kinds:
+        variant_config = head_config(config, kind)
+        variant = HeadVariant(model_path, variant_config, args.bits, args.seed)
+        outcome = run_hasher(variant, dataset, split, method="scae",
+                             protocol=dataset.name, split_seed=0, config=variant_config.to_dict())
+        row = {**outcome.row, "variant": f"{stem}-head-{kind}", "split": args.split,
+               "representation_seconds": representation_seconds, "head_epochs": variant_config.head.epochs,
+               "base_model": str(model_path)}
+        rows.append(row)
+        print(f"{kind:14s} mAP {row['map']:.4f}  head fit {row['fit_seconds']:.1f} s", flush=True)
     append_rows(rows, Path(args.results_dir) / (RESULTS_FILE if args.split == "validation" else "scae.csv"))
 
 

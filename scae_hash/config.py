@@ -71,7 +71,9 @@ class FinetuneConfig:
 @dataclass
 class HeadConfig:
     """The hash-head stage: the head alone trained on the frozen exported features, with the
-    quantization, bit-balance, decorrelation and similarity terms (0 switches one off)."""
+    quantization, bit-balance, decorrelation, similarity and neighbour-agreement terms (0
+    switches one off; the neighbour term pairs each vector with one of its ``neighbours``
+    nearest by cosine)."""
 
     epochs: int = 0
     batch_size: int = 256
@@ -80,6 +82,8 @@ class HeadConfig:
     balance: float = 0.1
     decorrelation: float = 0.0
     similarity: float = 1.0
+    neighbour: float = 0.0
+    neighbours: int = 10
 
 
 #: The weighted fine-tuning terms among LossConfig's keys (the model's loss terms).
@@ -326,8 +330,10 @@ def _validate(config: SCAEConfig, source: str) -> None:
         head = config.head
         if head.batch_size < 2 or not head.learning_rate > 0:
             fail("'head.batch_size' must be >= 2 and 'head.learning_rate' > 0")
-        if min(head.quantization, head.balance, head.decorrelation, head.similarity) < 0:
+        if min(head.quantization, head.balance, head.decorrelation, head.similarity, head.neighbour) < 0:
             fail("'head' loss weights must be >= 0")
+        if head.neighbour > 0 and head.neighbours < 1:
+            fail(f"'head.neighbours' must be >= 1 with the neighbour term on, got {head.neighbours}")
     if config.head.epochs < 0:
         fail("'head.epochs' must be >= 0")
     loss = config.loss

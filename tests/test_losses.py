@@ -84,3 +84,10 @@ def test_self_label_uses_only_confident_samples_as_pseudo_labels():
     expected = -(np.log(0.7) + np.log(0.8)) / 2  # rows 0 and 2 are confident; row 1 is ignored
     assert value(losses.self_label_loss(a, b, 0.99)) == pytest.approx(expected, rel=1e-5)
     assert value(losses.self_label_loss(a[1:2], b[1:2], 0.99)) == 0.0
+
+
+def test_neighbour_agreement_is_mean_cosine_gap():
+    a, b = CODES[:2], CODES[2:]
+    cosines = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert value(losses.neighbour_agreement_loss(a, b)) == pytest.approx(np.mean(1 - cosines), rel=1e-5)
+    assert value(losses.neighbour_agreement_loss(a, a)) == pytest.approx(0.0, abs=1e-6)

@@ -175,8 +175,9 @@ def test_saved_model_loads_after_the_config_schema_renamed_and_gained_keys(image
 def test_head_stage_trains_the_hash_head_on_frozen_features(images, tmp_path, kind):
     from scae_hash.hashers.shallow import ITQ
 
+    head = {"epochs": 2, **({"neighbour": 1.0, "neighbours": 3} if kind == "itq_finetuned" else {})}
     config = tiny_config(pretrain={"enabled": False}, model={"representation": "hidden"},
-                         finetune={"hash_head": kind}, head={"epochs": 2}, loss={"neighbours": 3})
+                         finetune={"hash_head": kind}, head=head, loss={"neighbours": 3})
     hasher = SCAEHasher(16, seed=0, config=config, run_dir=tmp_path, progress=False).fit(images[:512])
     assert "head" in hasher.timings_ and (tmp_path / "history_head_16.csv").is_file()
     bits, features = hasher.encode_with_features(images[:512])

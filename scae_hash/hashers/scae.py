@@ -131,11 +131,12 @@ class SCAEHasher(Hasher):
             keras.utils.set_random_seed(self.seed)
             reset_head(model.hash_head)
         if head_stage:
-            weights = {term: getattr(head, term) for term in ("quantization", "balance", "decorrelation", "similarity")}
+            weights = {term: getattr(head, term) for term in ("quantization", "balance", "decorrelation", "similarity",
+                                                              "neighbour")}
             self.timings_ = getattr(self, "timings_", {})  # a loaded model has no other stages
             self.timings_["head"] = train_hash_head(
                 model.hash_head, features, epochs=head.epochs, batch_size=head.batch_size,
-                learning_rate=head.learning_rate, term_weights=weights, seed=self.seed,
+                learning_rate=head.learning_rate, term_weights=weights, seed=self.seed, neighbours=head.neighbours,
                 stage=f"head_{self.n_bits}", run_dir=self.run_dir, resume=self.resume,
                 progress=self.progress, callbacks=tuple(callbacks),
             )

@@ -79,3 +79,11 @@ def self_label_loss(assignments_a, assignments_b, confidence: float = 0.99):
     labels = ops.one_hot(ops.argmax(probabilities, axis=1), ops.shape(probabilities)[1], dtype=assignments_b.dtype)
     cross_entropy = -ops.sum(labels * ops.log(ops.maximum(assignments_b, 1e-8)), axis=1)
     return ops.sum(confident * cross_entropy) / ops.maximum(ops.sum(confident), 1.0)
+
+
+def neighbour_agreement_loss(codes_a, codes_b):
+    """Mean of (1 - cosine) between the relaxed codes of each item and of its neighbour: 0 when
+    every pair's codes point the same way (balance and decorrelation keep that from collapsing)."""
+    a = codes_a / ops.maximum(ops.norm(codes_a, axis=1, keepdims=True), 1e-12)
+    b = codes_b / ops.maximum(ops.norm(codes_b, axis=1, keepdims=True), 1e-12)
+    return ops.mean(1.0 - ops.sum(a * b, axis=1))
