@@ -22,8 +22,7 @@ are built once per index and radius, on first use.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import faiss
 import numpy as np
@@ -36,23 +35,21 @@ _ITEMS_PER_BUCKET = 16
 # Multi-index hashing pays only when a substring splits the database into enough buckets;
 # with shorter substrings the exact scan of faiss' range search is faster.
 _MIN_SUBSTRING_BITS = 8
-# Below this many queries a search runs on one thread (see _threads_for).
+# Below this many queries a search runs on one thread (see _few_threaded).
 _PARALLEL_MIN_QUERIES = 16
 
 
-@contextlib.contextmanager
-def _threads_for(n_queries: int) -> Iterator[None]:
-    """One thread for a few queries: faiss parallelises over queries, and starting a thread
-    team costs far more than one query (tens of ms when the cores are busy). Process-wide
-    (OpenMP's setting), so concurrent callers can leave each other's setting behind; that only
-    changes speed."""
+def _few_threaded(n_queries: int, function, *args):
+    """`function(*args)` on one thread for a few queries: faiss parallelises over queries,
+    and starting a thread team costs far more than one query (tens of ms when the cores are
+    busy). OpenMP's setting is process-wide, so concurrent callers can leave each other's
+    setting behind; that only changes speed."""
     threads = faiss.omp_get_max_threads()
     if threads == 1 or n_queries >= _PARALLEL_MIN_QUERIES:
-        yield
-        return
+        return function(*args)
     faiss.omp_set_num_threads(1)
     try:
-        yield
+        return function(*args)
     finally:
         faiss.omp_set_num_threads(threads)
 
@@ -102,8 +99,7 @@ class HammingIndex:
         if k <= 0:
             empty = np.empty((len(packed_queries), 0))
             return empty.astype(np.int32), empty.astype(np.int64)
-        with _threads_for(len(packed_queries)):
-            return self.flat_.search(self._check_packed(packed_queries, "query codes"), k)
+        return _few_threaded(len(packed_queries), self.flat_.search, self._check_packed(packed_queries, "query codes"), k)
 
     def range_search(self, query_bits: np.ndarray, radius: int) -> "RangeResult":
         """Per query, (distances, ids) of every item within Hamming `radius`, ordered by
@@ -118,8 +114,9 @@ class HammingIndex:
         n_queries = len(packed_queries)
         # faiss' own range_search, without its copies: keeps distances strictly below radius + 1
         result = faiss.RangeSearchResult(n_queries)
-        with _threads_for(n_queries):
-            self._radius_index(radius).range_search_c(n_queries, faiss.swig_ptr(packed_queries), radius + 1, result)
+        tables = self.tables_.get(radius)
+        _few_threaded(n_queries, (self._radius_index(radius) if tables is None else tables).range_search_c,
+                      n_queries, faiss.swig_ptr(packed_queries), radius + 1, result)
         limits = faiss.rev_swig_ptr(result.lims, n_queries + 1).astype(np.int64)
         found = int(limits[-1])
         distances = faiss.rev_swig_ptr(result.distances, found)  # float, in `result`'s memory
