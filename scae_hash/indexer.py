@@ -116,11 +116,12 @@ def index_folder(settings: IndexSettings, out: str | os.PathLike, *, strict: boo
         shutil.rmtree(work)
         raise DataError(f"none of the {len(files)} images under {display_path(settings.folder)} could be read "
                         f"(listed in {display_path(skipped_file)})")
-    if len(positions) and (base is None or files[positions[0]] not in set(base.paths)):
-        # (a run killed after the index file was replaced finds its images there already)
+    # A run killed after it replaced the index file finds its images there already.
+    merged = base is not None and len(positions) and files[positions[0]] in set(base.paths)
+    if len(positions) and not merged:
         _write_index(out, parts, [files[i] for i in positions], hasher, shape, settings, base)
     shutil.rmtree(work)
-    indexed = len(positions) + (len(base.paths) if base is not None else 0)
+    indexed = (len(base.paths) if base is not None else 0) + (0 if merged else len(positions))
     return IndexSummary(out, indexed, len(positions), skipped, skipped_file if skipped else None,
                         hasher.name, hasher.n_bits, time.perf_counter() - start_time)
 

@@ -250,6 +250,28 @@ def test_append_adds_only_new_images_with_the_same_hasher(capsys, tmp_path):
     assert len(load_index(out).paths) == 32
 
 
+def test_append_killed_after_replacing_the_index_adds_nothing_twice(tmp_path, monkeypatch):
+    photos = tmp_path / "photos"
+    make_photos(photos, 10)
+    out = tmp_path / "i.h5"
+    main(index_args(photos, out))
+    make_photos(photos, 5, start=10)
+    real_rmtree = indexer.shutil.rmtree
+
+    def killed_before_cleaning_up(path, *args, **kwargs):
+        if str(path).endswith(".partial") and not kwargs.get("ignore_errors"):
+            raise KeyboardInterrupt
+        return real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(indexer.shutil, "rmtree", killed_before_cleaning_up)
+    assert main(["index", str(photos), "--append", "--out", str(out), "--quiet"]) == 130
+    assert len(load_index(out).paths) == 15 and (tmp_path / "i.h5.partial").is_dir()
+    monkeypatch.undo()
+    assert main(["index", str(photos), "--append", "--out", str(out), "--quiet"]) == 0
+    paths = load_index(out).paths
+    assert len(paths) == len(set(paths)) == 15 and not (tmp_path / "i.h5.partial").exists()
+
+
 def test_fit_sample_bounds_the_images_a_baseline_is_fitted_on(tmp_path, monkeypatch, photo_folder):
     fitted = []
     real_make = indexer.make_baseline
