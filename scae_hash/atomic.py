@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Iterator
@@ -19,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Iterator
 from scae_hash.errors import ScaeHashError
 
 if TYPE_CHECKING:  # filelock is imported where a lock is taken: not on every command's start
+    import h5py
     from filelock import FileLock
 
 
@@ -105,6 +107,38 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Ite
             yield stream
 
 
+@contextlib.contextmanager
+def atomic_hdf5(path: str | os.PathLike) -> Iterator["h5py.File"]:
+    """A new HDF5 file, built in memory and then written atomically.
+
+    HDF5 writing straight to a full disk raised, then crashed the process (segmentation fault)
+    once the half-closed file was touched again; from memory, a full disk is a plain OSError.
+    """
+    import io
+
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as file:
+        yield file
+    with atomic_write(path, "wb") as stream:
+        stream.write(buffer.getbuffer())
+
+
+@contextlib.contextmanager
+def atomic_path_staged(path: str | os.PathLike) -> Iterator[Path]:
+    """:func:`atomic_path` for writers that open HDF5 by name themselves (Keras' ``save_weights``):
+    they write to a staging folder in memory (``/dev/shm``, else the temporary folder), and
+    plain Python writes copy the file beside ``path``, so a full disk there is a plain OSError."""
+    path = Path(path)
+    memory = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    with tempfile.TemporaryDirectory(dir=memory, prefix="scae-hash-") as folder:
+        staged = Path(folder) / path.name
+        yield staged
+        with atomic_write(path, "wb") as stream, open(staged, "rb") as source:
+            shutil.copyfileobj(source, stream)
+
+
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Atomically replace a text file."""
     with atomic_write(path, "w", encoding="utf-8") as stream:
@@ -116,6 +150,7 @@ def locked(path: str | os.PathLike, timeout: float = 600) -> FileLock:
     """An inter-process lock for ``path`` (held in ``<path>.lock``), for read-modify-write."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    import h5py
     from filelock import FileLock
 
     return FileLock(str(path.with_name(path.name + ".lock")), timeout=timeout)

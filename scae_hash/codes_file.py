@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-from scae_hash.atomic import atomic_path
+from scae_hash.atomic import atomic_hdf5
 from scae_hash.errors import CodesFileError
 
 REQUIRED_ATTRS = ("method", "dataset", "protocol", "nbits", "seed", "split_seed", "commit", "created", "command")
@@ -42,7 +42,7 @@ def save_codes(path: str | os.PathLike, codes: CodesFile) -> None:
     if missing:
         raise CodesFileError(f"codes file attributes missing: {', '.join(missing)}")
     _validate(codes, str(path), allow_overlap=True)
-    with atomic_path(path) as temporary, h5py.File(temporary, "w") as f:
+    with atomic_hdf5(path) as f:
         for name in PARTS:
             part: CodeSet = getattr(codes, name)
             group = f.create_group(name)

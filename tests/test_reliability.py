@@ -11,14 +11,14 @@ import textwrap
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from test_codes_file import make_codes
 
-from scae_hash import cli
+from scae_hash import atomic, cli
 from scae_hash.atomic import OutputError, atomic_path, check_folder, write_text
 from scae_hash.codes_file import load_codes, save_codes
 from scae_hash.errors import CodesFileError
@@ -51,7 +51,7 @@ def test_a_full_disk_is_one_line_and_leaves_the_old_codes_file(tmp_path, monkeyp
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(h5py.Group, "create_dataset", full_disk)
+    monkeypatch.setattr(atomic, "_fsync", full_disk)  # the disk fills while the new file is flushed
     with pytest.raises(OutputError, match=f"cannot write {path} .No space left on device"):
         save_codes(path, codes)
     monkeypatch.undo()
@@ -235,6 +235,7 @@ def test_a_missing_or_corrupt_model_is_one_line(tmp_path, capsys, content):
     if content is not None:
         model.write_bytes(content)
     (tmp_path / "images").mkdir()
+    Image.new("L", (8, 8)).save(tmp_path / "images" / "a.png")
     code, lines = run_cli(["index", tmp_path / "images", "--model", model, "--out", tmp_path / "i.h5", "--quiet"], capsys)
     assert_one_line(code, lines, str(model))
 
@@ -405,3 +406,25 @@ def test_a_diverging_run_stops_at_its_first_nan_batch_before_the_hash_head(tmp_p
                                             r"lower finetune.learning_rate"):
         scae.SCAEHasher(16, config=config, run_dir=tmp_path, progress=False).fit(images)
     assert not (tmp_path / "model_16.keras").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_training_is_one_line_then_resume_finishes(tmp_path, tiny_config_file, real_data_dir):
+    tiny_config_file.write_text(tiny_config_file.read_text().replace("epochs: 1", "epochs: 8"))
+    argv = [sys.executable, "-m", "scae_hash", "train", "--config", str(tiny_config_file), "--bits", "16",
+            "--subset", "1000", "--data-dir", str(real_data_dir), "--run-dir", str(tmp_path / "runs"), "--no-save"]
+    env = {**os.environ, **QUIET_TF}
+    # a background shell starts its jobs with SIGINT ignored: give the child the default, as a terminal does
+    run = subprocess.Popen(argv, cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines = []
+    for line in run.stderr:
+        lines.append(line)
+        if line.startswith("Epoch 3/8"):
+            run.send_signal(signal.SIGINT)
+    assert run.wait() == 130
+    ours = [line.strip() for line in lines if line.startswith("scae-hash:")]
+    assert ours == ["scae-hash: interrupted; resume with --resume"] and not any("Traceback" in line for line in lines)
+    finished = subprocess.run(argv + ["--resume"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "Epoch 1/8" not in finished.stderr and "Epoch 8/8" in finished.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from scae_hash.atomic import atomic_path
+from scae_hash.atomic import atomic_path_staged
 
 
 def build_block_encoder(
@@ -102,7 +102,7 @@ class ConvAEBlocks:
     def save_block(self, k: int, directory: Path) -> None:
         """Save block k's (1-based) encoder and decoder weights as ``.weights.h5`` files."""
         for part, layer in (("encoder", self.encoders[k - 1]), ("decoder", self.decoders[k - 1])):
-            with atomic_path(Path(directory) / f"block{k}_{part}.weights.h5") as temporary:
+            with atomic_path_staged(Path(directory) / f"block{k}_{part}.weights.h5") as temporary:
                 layer.save_weights(temporary)
 
     def load_block(self, k: int, directory: Path) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from scae_hash.atomic import atomic_path, write_text
+from scae_hash.atomic import atomic_path_staged, write_text
 from scae_hash.errors import ScaeHashError
 
 
@@ -130,7 +130,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def _save_model(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         weights = self.folder / f"epoch{self._current_epoch}.weights.h5"
-        with atomic_path(weights) as temporary:
+        with atomic_path_staged(weights) as temporary:
             self.model.save_weights(temporary, overwrite=True)
         write_text(self.metadata_file, json.dumps({"epoch": self._current_epoch, "weights": weights.name}))
         for stale in self.folder.glob("epoch*.weights.h5"):
