@@ -428,3 +428,17 @@ def test_ctrl_c_during_training_is_one_line_then_resume_finishes(tmp_path, tiny_
     finished = subprocess.run(argv + ["--resume"], cwd=REPO, env=env, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert "Epoch 1/8" not in finished.stderr and "Epoch 8/8" in finished.stderr
+
+
+def test_resume_from_a_damaged_backup_is_one_line(tmp_path, capsys, tiny_config_file, real_data_dir):
+    import yaml
+
+    config = yaml.safe_load(tiny_config_file.read_text())
+    tiny_config_file.write_text(yaml.safe_dump({**config, "pretrain": {"enabled": False}}))
+    backup = tmp_path / "runs" / "tiny-subset500-seed0" / "backup" / "finetune_16"
+    backup.mkdir(parents=True)
+    (backup / "training_metadata.json").write_text('{"epoch": 1, "weights": "epoch1.weights.h5"}')
+    (backup / "epoch1.weights.h5").write_bytes(b"torn")
+    code, lines = run_cli(["train", "--config", tiny_config_file, "--bits", "16", "--subset", "500", "--resume",
+                           "--data-dir", real_data_dir, "--run-dir", tmp_path / "runs", "--no-save", "--quiet"], capsys)
+    assert_one_line(code, lines, f"cannot resume from the backup in {backup}", "delete that folder")
