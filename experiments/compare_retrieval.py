@@ -31,7 +31,8 @@ def main() -> int:
     parser.add_argument("--results-dir", default="results", help="rows and tables (default: %(default)s)")
     parser.add_argument("--figures-dir", default="thesis_figures", help="the figure (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="threads for every timed query (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=5, help="timing repeats, best kept (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=9,
+                        help="interleaved timing rounds, best kept (default: %(default)s)")
     parser.add_argument("--timing-queries", type=int, default=200, help="queries per timing (default: %(default)s)")
     parser.add_argument("--siamese-epochs", type=int, default=3, help="supervised Siamese epochs (default: %(default)s)")
     parser.add_argument("--only", nargs="+", default=(), metavar="ROW", help="run only these rows (method names)")

@@ -221,7 +221,7 @@ def query_stages(entry: Entry, models: dict[str, CodesFile], *, n_queries: int, 
 
 
 def measure_query_costs(entries: Sequence[Entry], models: dict[str, CodesFile], *, threads: int = 1,
-                        repeats: int = 5, n_queries: int = 200, k: int = TIMING_K) -> dict[str, QueryCost]:
+                        repeats: int = 9, n_queries: int = 200, k: int = TIMING_K) -> dict[str, QueryCost]:
     """Per-query cost of every entry, with `threads` threads everywhere, timed in interleaved
     rounds (each round times every entry once, the best round counts): a busy moment of the
     shared machine then slows every row alike instead of one row only."""
@@ -455,7 +455,7 @@ class ComparisonSetup:
     results_dir: Path = Path("results")
     figures_dir: Path = Path("thesis_figures")
     threads: int = 1
-    repeats: int = 5
+    repeats: int = 9
     timing_queries: int = 200
     siamese_epochs: int = 3
     only: tuple[str, ...] = ()  # entry methods to run (all when empty)
