@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import math
+import random
 import shutil
 from pathlib import Path
 
@@ -78,7 +79,9 @@ class ShuffledImages(EpochData):
 
 class EpochSeeds(keras.callbacks.Callback):
     """At each epoch's start, set the data's epoch and reseed every ``SeedGenerator`` of the
-    model (augmentation, dropout) from (seed, epoch): their state is not in the backup."""
+    model (augmentation, dropout) from (seed, epoch): their state is not in the backup. Python's
+    ``random``, which Keras uses to shuffle a PyDataset's batches under ``fit(shuffle=True)``,
+    is reseeded too."""
 
     def __init__(self, seed: int, data: EpochData | None = None) -> None:
         super().__init__()
@@ -88,7 +91,8 @@ class EpochSeeds(keras.callbacks.Callback):
         if self.data is not None:
             self.data.set_epoch(epoch)
         states = [v for v in self.model.variables if v.name == "seed_generator_state"]
-        seeds = epoch_rng(self.seed, epoch, 1).integers(0, 2**31, len(states))
+        python_seed, *seeds = epoch_rng(self.seed, epoch, 1).integers(0, 2**31, 1 + len(states))
+        random.seed(int(python_seed))
         for state, seed in zip(states, seeds):
             state.assign(np.array([seed, 0], dtype=keras.backend.standardize_dtype(state.dtype)))
 
@@ -116,7 +120,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             return
         try:
             metadata = json.loads(self.metadata_file.read_text())
-            epoch, weights = int(metadata["epoch"]), self.folder / metadata["weights"]
+            # a backup written by Keras' own BackupAndRestore has no "weights" key
+            epoch, weights = int(metadata["epoch"]), self.folder / metadata.get("weights", "latest.weights.h5")
             if self.model.optimizer is not None and not self.model.optimizer.built:
                 self.model.optimizer.build(self.model.trainable_variables)
             self.model.load_weights(weights)
