@@ -33,6 +33,15 @@ def one_line(message: object) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def is_utf8(text: str) -> bool:
+    """False for a command-line string holding bytes that are not UTF-8 (as surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def load_keras_file(path: str | Path):
     """``keras.saving.load_model`` that reports a missing or damaged file in one line."""
     import keras
@@ -96,6 +105,10 @@ def codes_path(template: str, n_runs: int, **fields) -> Path:
 
 def check_run_outputs(args: argparse.Namespace, datasets: list[str], runs: list[tuple[str, int]]) -> None:
     """Everything a run will write, tried before it loads data or trains."""
+    for option, value in (("--results-dir", None if args.no_save else args.results_dir),
+                          ("--run-dir", getattr(args, "run_dir", None)), ("--codes-out", args.codes_out)):
+        if value is not None and not is_utf8(value):  # its name would go into UTF-8 rows and files
+            raise OutputError(f"{option} {one_line(value)}: the name is not valid UTF-8; choose another")
     if not args.no_save:
         check_folder(args.results_dir)
     if getattr(args, "run_dir", None):

@@ -39,7 +39,9 @@ def command_line() -> str:
     program = Path(sys.argv[0]).name
     if program == "__main__.py":  # python -m scae_hash
         program = "scae-hash"
-    return " ".join(shlex.quote(arg) for arg in [program, *sys.argv[1:]])
+    command = " ".join(shlex.quote(arg) for arg in [program, *sys.argv[1:]])
+    # an argument that is not UTF-8 (a file name's raw bytes) is kept as \xNN escapes: rows are UTF-8
+    return command.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def provenance(config: dict | None = None) -> dict:

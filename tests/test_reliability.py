@@ -442,3 +442,10 @@ def test_resume_from_a_damaged_backup_is_one_line(tmp_path, capsys, tiny_config_
     code, lines = run_cli(["train", "--config", tiny_config_file, "--bits", "16", "--subset", "500", "--resume",
                            "--data-dir", real_data_dir, "--run-dir", tmp_path / "runs", "--no-save", "--quiet"], capsys)
     assert_one_line(code, lines, f"cannot resume from the backup in {backup}", "delete that folder")
+
+
+def test_a_non_utf8_output_name_is_refused_before_any_work(tmp_path, capsys):
+    name = os.fsdecode(os.fsencode(tmp_path) + b"/codes-\xff.h5")
+    code, lines = run_cli(["baseline", "--method", "itq", "--dataset", "mnist", "--bits", "16", "--codes-out", name,
+                           "--no-save", "--quiet"], capsys)
+    assert_one_line(code, lines, "--codes-out", "codes-\\xff.h5", "not valid UTF-8")
