@@ -8,12 +8,13 @@ to 96 x 80, in 100 sub-folders; kept in --folder between runs), then:
    batches is written, runs the same command once more, and checks that the resumed index
    holds every image exactly once, with the same codes as the uninterrupted run.
 
-    python experiments/bench_index_folder.py [--images 100000] [--folder /tmp/scae-hash-bench-folder]
+    python experiments/bench_index_folder.py [--images 100000] [--folder /tmp/scae-hash-bench-folder] [--out FILE.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--folder", default="/tmp/scae-hash-bench-folder", help="generated images (kept)")
     parser.add_argument("--kill-at", type=float, default=0.5, help="share of the batches written before the kill")
+    parser.add_argument("--out", help="also write the numbers to this JSON file")
     args = parser.parse_args()
     folder = Path(args.folder)
     generate(folder, args.images)
@@ -84,6 +86,8 @@ def main() -> None:
         whole = scratch / "whole.h5"
         seconds, peak = run_measured(index_command(folder, whole))
         paths, codes = stored(whole)
+        numbers = {"images": len(paths), "seconds": seconds, "images_per_second": len(paths) / seconds,
+                   "peak_mib": peak}
         print(f"indexed {len(paths):,} images (ITQ, 64 bits, 32 x 32 RGB) in {seconds:.1f} s: "
               f"{len(paths) / seconds:,.0f} images/s, peak resident memory {peak:,.0f} MiB "
               f"(target <= {TARGET_MIB:,} MiB: {'met' if peak <= TARGET_MIB else 'NOT met'})")
@@ -101,9 +105,15 @@ def main() -> None:
         resumed_paths, resumed_codes = stored(killed)
         once = len(resumed_paths) == len(set(resumed_paths)) == len(paths)
         same = resumed_paths == paths and np.array_equal(resumed_codes, codes)
+        numbers.update(killed_after_batches=written, batches=-(-args.images // 256), resumed_seconds=seconds,
+                       resumed_peak_mib=peak, every_image_once=once, same_as_uninterrupted=same)
         print(f"killed with SIGKILL after {written} of {-(-args.images // 256)} batches; the same command then "
               f"finished in {seconds:.1f} s (peak {peak:,.0f} MiB): every image once: {once}, "
               f"same paths and codes as the uninterrupted run: {same}")
+    if args.out:
+        from scae_hash.atomic import write_text
+
+        write_text(args.out, json.dumps(numbers, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -7,12 +7,13 @@ prints the difference (target: under 0.3 s). With `--model MODEL.keras` it also 
 images with that SCAE model and prints a search's time split (start-up, index load, model
 load, decoding, encoding, search), as `scae-hash search --timings` reports it.
 
-    python experiments/bench_startup.py [--model runs/mnist-seed0/model_64.keras]
+    python experiments/bench_startup.py [--model runs/mnist-seed0/model_64.keras] [--out FILE.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -71,7 +72,9 @@ def grow(index_file: Path, size: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="also report the time split of a search with this SCAE model's index")
+    parser.add_argument("--out", help="also write the numbers to this JSON file")
     args = parser.parse_args()
+    numbers: dict = {"database": DATABASE, "repeats": REPEATS}
     command = scae_hash_command()
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -85,6 +88,7 @@ def main() -> None:
         print(f"best of {REPEATS} wall times on this machine ({' '.join(Path(part).name for part in command)}):")
         print(f"  python -c pass                                   {1000 * python:7.0f} ms")
         print(f"  scae-hash search ITQ-64 index ({DATABASE:,} images)  {1000 * search:7.0f} ms")
+        numbers.update(python_ms=1000 * python, search_ms=1000 * search, beyond_python_ms=1000 * (search - python))
         verdict = "met" if search - python < TARGET_SECONDS else "NOT met"
         print(f"  beyond Python's start                            {1000 * (search - python):7.0f} ms "
               f"(target < {1000 * TARGET_SECONDS:.0f} ms: {verdict})")
@@ -98,6 +102,11 @@ def main() -> None:
                                   check=True, capture_output=True, text=True)
             split = next(line for line in done.stderr.splitlines() if line.startswith("timings:"))
             print(f"  SCAE index ({Path(args.model).name}, {DATABASE:,} images): {split}")
+            numbers.update(model=args.model, scae_timings=split.removeprefix("timings: "))
+    if args.out:
+        from scae_hash.atomic import write_text
+
+        write_text(args.out, json.dumps(numbers, indent=1) + "\n")
 
 
 if __name__ == "__main__":
