@@ -314,7 +314,7 @@ RESUME_SCRIPT = textwrap.dedent("""
     class SlowAfterEpoch(keras.callbacks.Callback):  # gives the parent time to kill after a backup
         def on_epoch_end(self, epoch, logs=None):
             if self.model.name.startswith("hashing") and epoch == 2:
-                print("epoch 3 saved", flush=True)
+                print("epoch 3 saved", file=sys.__stdout__, flush=True)  # fit sends stdout to stderr
                 time.sleep(60)
 
     callbacks = [SlowAfterEpoch()] if mode == "killed" else []

@@ -111,7 +111,8 @@ class SCAEHasher(Hasher):
         self.refit_head(x, callbacks=callbacks)
         if self.model_path is not None:
             self.save(self.model_path)
-            drop_backup(self.run_dir, f"finetune_{self.n_bits}")
+            for stage in (f"finetune_{self.n_bits}", f"head_{self.n_bits}"):
+                drop_backup(self.run_dir, stage)
         return self
 
     def refit_head(self, x: np.ndarray, *, callbacks: Sequence[keras.callbacks.Callback] = ()) -> "SCAEHasher":
