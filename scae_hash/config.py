@@ -117,6 +117,9 @@ class LossConfig:
     # SCAN's self-labelling: weight, and the assignment above which a cluster is a pseudo-label.
     self_label: float = 0.0
     cluster_confidence: float = 0.99
+    # true: the cluster terms train the cluster head only (on the evolving features, no
+    # gradient into the representation), as SCAN's head on frozen features.
+    cluster_detach: bool = False
 
 
 @dataclass
@@ -168,6 +171,7 @@ class SCAEConfig:
             "clusters": loss.clusters if loss.cluster > 0 else 0,
             "cluster_entropy": loss.cluster_entropy,
             "cluster_confidence": loss.cluster_confidence,
+            "cluster_detach": loss.cluster_detach,
             "cluster_export": model.cluster_export,
             "augment": {key: value for key, value in dataclasses.asdict(augment).items() if key != "enabled"}
             if augment.enabled

@@ -214,3 +214,19 @@ def test_a_model_saved_with_the_whole_experiment_config_still_loads():
     assert model.image_shape == (28, 28, 1) and model.hyperparameters["block_channels"] == [4, 8]
     assert model.metadata["dataset"] == "mnist"
     assert model.hyperparameters["loss_weights"]["decorrelation"] == 0.1
+
+
+def test_a_detached_cluster_head_leaves_the_representation_alone(images):
+    config = tiny_config(
+        pretrain={"enabled": False}, finetune={"hash_head": "itq"},
+        loss={"neighbours": 3, "cluster": 1.0, "clusters": 4, "cluster_detach": True, "reconstruction": 0,
+              "quantization": 0, "balance": 0, "similarity": 0, "decorrelation": 0, "contrastive": 0},
+    )
+    model = HashingModel(16, **config.model_hyperparameters())
+    before = [w.copy() for w in model.encoder.get_weights()]
+    head_before = [w.copy() for w in model.cluster_head.get_weights()]
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(images[:256], batch_size=128, epochs=1, verbose=0)
+    for b, a in zip(before, model.encoder.get_weights()):
+        np.testing.assert_array_equal(b, a)
+    assert any(not np.array_equal(b, a) for b, a in zip(head_before, model.cluster_head.get_weights()))

@@ -63,6 +63,7 @@ class HashingModel(keras.Model):
         cluster_entropy: float = 5.0,
         cluster_confidence: float = 0.99,
         cluster_export: float = 0.0,
+        cluster_detach: bool = False,
         augment: dict[str, Any] | None = None,
         seed: int = 0,
         metadata: dict | None = None,
@@ -87,6 +88,7 @@ class HashingModel(keras.Model):
             "cluster_entropy": float(cluster_entropy),
             "cluster_confidence": float(cluster_confidence),
             "cluster_export": float(cluster_export),
+            "cluster_detach": bool(cluster_detach),
             "augment": dict(augment) if augment is not None else None,
         }
         self.seed = int(seed)
@@ -98,6 +100,7 @@ class HashingModel(keras.Model):
         self.cluster_entropy = float(cluster_entropy)
         self.cluster_confidence = float(cluster_confidence)
         self.cluster_export = float(cluster_export)
+        self.cluster_detach = bool(cluster_detach)
         # The metric terms compare two views; without them one view is enough.
         self.uses_two_views = any(self.term_weights[t] > 0 for t in ("contrastive", "similarity", "cluster", "self_label"))
 
@@ -158,7 +161,9 @@ class HashingModel(keras.Model):
         hidden_layer, projection_layer = self.feature_head.layers
         hidden = hidden_layer(self.encoder(images))
         features = projection_layer(hidden)
-        probabilities = self.cluster_head(hidden) if self.cluster_head is not None else None
+        probabilities = None
+        if self.cluster_head is not None:  # detached: the groups follow the features, not the reverse
+            probabilities = self.cluster_head(ops.stop_gradient(hidden) if self.cluster_detach else hidden)
         if training:
             codes = self.hash_head(features) if self.export_dim == features.shape[-1] else None
             return features, codes, probabilities
