@@ -338,7 +338,8 @@ def table_notes(rows: pd.DataFrame) -> str:
         "Two-stage: the Hamming shortlist (ties by database index) re-ranked by cosine of the features; its mAP "
         "scores the re-ranked shortlist followed by the rest in Hamming order. Dual model: codes of the SCAE model, "
         "features of a second SCAE model trained with the next seed. 1M / 100M columns are a linear extrapolation "
-        "(scan time and memory grow with the items, re-ranking a fixed shortlist does not), not measurements. "
+        "(scan time and memory grow with the items, re-ranking a fixed shortlist does not), not measurements; a "
+        "rate measured on a database that still fits the CPU's last-level cache is optimistic once it does not. "
         "Supervised rows used the class labels in training (the reference ceiling); all others never saw a label."
     )
 
