@@ -121,11 +121,13 @@ class HammingIndex:
         found = int(limits[-1])
         distances = faiss.rev_swig_ptr(result.distances, found)  # float, in `result`'s memory
         ids = faiss.rev_swig_ptr(result.labels, found).copy()
-        if found > 1:  # faiss returns each query's items in hash-table order: sort by one key
+        counts = np.diff(limits) if n_queries > 1 and found > 1 else None
+        if found > 1 and (counts is None or counts.max() > 1):
+            # faiss returns each query's items in hash-table order: sort them by one key
             span = self.ntotal
             key = distances.astype(np.int64) * span + ids
-            if n_queries > 1:
-                key += np.repeat(np.arange(n_queries) * ((self.flat_.d + 1) * span), np.diff(limits))
+            if counts is not None:
+                key += np.repeat(np.arange(n_queries) * ((self.flat_.d + 1) * span), counts)
             key.sort()
             ids = key % span
             distances = key // span % (self.flat_.d + 1)
