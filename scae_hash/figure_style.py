@@ -20,7 +20,7 @@ WRONG_COLOUR = OKABE_ITO["vermillion"]  # frame of a wrong-class retrieval resul
 STYLE = {
     "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8,
     "legend.fontsize": 8, "figure.titlesize": 11, "axes.spines.top": False, "axes.spines.right": False,
-    "axes.grid": False, "grid.alpha": 0.3, "savefig.dpi": 150, "pdf.fonttype": 42,
+    "axes.grid": False, "grid.alpha": 0.3, "savefig.dpi": 150,
 }
 
 

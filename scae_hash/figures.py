@@ -139,16 +139,15 @@ def _map_input(points: np.ndarray, kind: str) -> tuple[np.ndarray, str]:
 def embed_2d(points: np.ndarray, kind: str, cache_file: Path | None = None) -> np.ndarray:
     """t-SNE of a saved sample, cached in ``cache_file`` under a key of the input's content: a
     redraw reuses it, a new run's sample is embedded afresh (and replaces the old map)."""
-    from sklearn.manifold import TSNE
-
-    data, metric = _map_input(points, kind)
-    key = hashlib.blake2b(np.ascontiguousarray(data, dtype=np.float32).tobytes()
-                          + f"{metric}{MAP_SEED}{MAP_ITERATIONS}".encode(),
-                          digest_size=8).hexdigest()
+    key = hashlib.blake2b(np.ascontiguousarray(points, dtype=np.float32).tobytes()
+                          + f"{kind}{MAP_COMPONENTS}{MAP_SEED}{MAP_ITERATIONS}".encode(), digest_size=8).hexdigest()
     if cache_file is not None and cache_file.is_file():
         with np.load(cache_file) as stored:
             if key in stored.files:
                 return stored[key]
+    from sklearn.manifold import TSNE
+
+    data, metric = _map_input(points, kind)
     embedding = TSNE(2, metric=metric, init="pca", learning_rate="auto", perplexity=30, max_iter=MAP_ITERATIONS,
                      random_state=MAP_SEED).fit_transform(data).astype(np.float32)
     if cache_file is not None:
