@@ -35,6 +35,7 @@ def metric_vs_bits(frame: pd.DataFrame, metric: str, ylabel: str) -> plt.Figure:
     datasets = sorted(frame["dataset"].unique(), key=list(DATASET_LABELS).index)
     fig, panels = _panels(datasets)
     stats = frame.groupby(["dataset", "method", "bits"])[metric].agg(["mean", "std"]).reset_index()
+    stats = stats.dropna(subset=["mean"])  # a method without this metric (features have no P@r2) gets no entry
     for dataset, ax in panels.items():
         for method, rows in stats[stats["dataset"] == dataset].groupby("method"):
             ax.errorbar(rows["bits"], rows["mean"], yerr=rows["std"].fillna(0), capsize=3, markersize=5,
