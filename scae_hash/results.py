@@ -99,7 +99,8 @@ def save_curves(path: str | os.PathLike, metrics, row: dict) -> Path:
 
 # `variant` names the config a SCAE row came from (its file stem, plus a hash of any --set
 # overrides): the data-set configs make the main tables, the others (ablations) their own.
-RUN_KEYS = ["method", "variant", "dataset", "protocol", "bits", "seed", "split_seed"]
+# `split` tells a validation row (results/validation.csv) from the test row of the same run.
+RUN_KEYS = ["method", "variant", "dataset", "protocol", "bits", "seed", "split_seed", "split"]
 
 
 def read_results(paths: list[str | os.PathLike]) -> pd.DataFrame:
@@ -109,6 +110,7 @@ def read_results(paths: list[str | os.PathLike]) -> pd.DataFrame:
         raise FileNotFoundError(f"no result files among: {', '.join(map(str, paths))}")
     frame = pd.concat(frames, ignore_index=True)
     frame["variant"] = frame["variant"].fillna("").astype(str) if "variant" in frame else ""
+    frame["split"] = frame["split"].fillna("test").astype(str) if "split" in frame else "test"
     return frame.drop_duplicates(subset=RUN_KEYS, keep="last").reset_index(drop=True)
 
 
