@@ -450,3 +450,34 @@ def test_a_non_utf8_output_name_is_refused_before_any_work(tmp_path, capsys):
     code, lines = run_cli(["baseline", "--method", "itq", "--dataset", "mnist", "--bits", "16", "--codes-out", name,
                            "--no-save", "--quiet"], capsys)
     assert_one_line(code, lines, "--codes-out", "codes-\\xff.h5", "not valid UTF-8")
+
+
+@pytest.fixture
+def small_index(tmp_path, capsys) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        Image.fromarray((rng.random((16, 16, 3)) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    index = tmp_path / "index.h5"
+    assert cli.main(["index", str(folder), "--method", "itq", "--bits", "16", "--size", "16", "16", "--out", str(index),
+                     "--quiet"]) == 0
+    capsys.readouterr()
+    return index
+
+
+def test_a_decompression_bomb_query_is_one_line(tmp_path, capsys, small_index):
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (14000, 14000)).save(bomb)  # 196 M pixels in a small file
+    code, lines = run_cli(["search", small_index, bomb], capsys)
+    assert_one_line(code, lines, str(bomb))
+
+
+@pytest.mark.parametrize("key, value", [("n_bits", 99), ("image_shape", [0, 16, 3])])
+def test_an_index_with_edited_attributes_is_one_line(tmp_path, capsys, small_index, key, value):
+    import h5py
+
+    with h5py.File(small_index, "r+") as f:
+        f.attrs[key] = value
+    code, lines = run_cli(["search", small_index, tmp_path / "images" / "0.png"], capsys)
+    assert_one_line(code, lines, str(small_index))
