@@ -156,7 +156,8 @@ def write_history(folder: Path) -> None:
         "epoch,loss,reconstruction_loss,contrastive_loss,val_loss\n0,3.0,0.2,2.5,NA\n1,2.0,0.1,1.8,NA\n")
 
 
-def test_every_artifact_figure_draws_from_small_saved_results(toy_run, tmp_path):
+def test_every_artifact_figure_draws_from_small_saved_results(toy_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(figures, "MAP_ITERATIONS", 250)  # sklearn's least: the maps' look is not under test
     *_, path = toy_run
     itq = artifacts.load_artifacts(path)
     scae = synthetic_scae_run(itq)
