@@ -60,6 +60,15 @@ def check_folder(folder: str | os.PathLike) -> Path:
     return folder
 
 
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _default_file_mode()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is synced and renamed onto ``path``.
@@ -84,6 +93,7 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterat
     try:
         yield temporary
         _fsync(temporary)
+        os.chmod(temporary, _FILE_MODE)  # mkstemp's 0600 would make every result private
         os.replace(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)

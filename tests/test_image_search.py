@@ -297,6 +297,9 @@ def tiny_model(path: Path, seed: int) -> Path:
     from scae_hash.hashers.scae import SCAEHasher
     from scae_hash.model.hashing_model import HashingModel
 
+    import keras
+
+    keras.utils.set_random_seed(seed)  # the untrained weights must not depend on the tests before
     config = tiny_config()
     hasher = SCAEHasher(16, seed, config=config, progress=False)
     hasher.model_ = HashingModel(16, seed=seed, **config.model_hyperparameters())
