@@ -11,6 +11,7 @@ import numpy as np
 
 from scae_hash import figures, plots
 from scae_hash.artifacts import load_artifacts
+from scae_hash.constants import FIGURE_BITS
 from scae_hash.results import REPO_ROOT, main_rows, read_results
 
 ABLATION_CONFIGS = REPO_ROOT / "experiments" / "configs" / "ablations"
@@ -20,7 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", nargs="+", default=["results/baselines.csv", "results/scae.csv"])
     parser.add_argument("--out", default="thesis_figures")
-    parser.add_argument("--curve-bits", type=int, default=64, help="code length of the curve and artifact figures")
+    parser.add_argument("--curve-bits", type=int, default=FIGURE_BITS, help="code length of the curve and artifact figures")
     parser.add_argument("--maps", default="results/maps", help="cache of the t-SNE maps (default: %(default)s)")
     args = parser.parse_args()
     started = time.perf_counter()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from scae_hash.checks import image_side, one_line
 from scae_hash.errors import ScaeHashError
-from scae_hash.constants import MAX_BITS, MIN_BITS, SPLITS
+from scae_hash.constants import FIGURE_BITS, FIGURE_SEED, MAX_BITS, MIN_BITS, SPLITS
 
 TABLE_COLUMNS = ["method", "dataset", "bits", "seed", "map", "map_at_1000", "map_tie_aware",
                  "precision_at_1000", "p_r2", "bit_rate_min", "bit_rate_max", "fit_seconds"]
@@ -296,6 +296,7 @@ def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: 
                 run_name = f"{method}-{variant or dataset.name}-{bits}b-seed{args.seed}{subset_suffix(subset)}"
                 outcome.row["curves_file"] = str(save_curves(
                     Path(args.results_dir) / "curves" / f"{run_name}.json", outcome.metrics, outcome.row))
+            if not args.no_save and not validating and (bits, args.seed) == (FIGURE_BITS, FIGURE_SEED):
                 from scae_hash.artifacts import save_run_artifacts  # what the figures need beyond the row
 
                 outcome.row["artifacts_file"] = str(save_run_artifacts(args.results_dir, run_name, hasher, outcome,
