@@ -199,6 +199,7 @@ def test_ablation_bars_take_ablation_configs_beside_the_own_config_only():
     plots.plt.close(fig)
 
 
+@pytest.mark.slow
 def test_make_figures_redraws_everything_from_the_committed_results_within_a_minute(tmp_path):
     if not (REPO / "results" / "artifacts").is_dir():
         pytest.skip("no run artifacts committed")

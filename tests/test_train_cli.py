@@ -25,6 +25,7 @@ BACKENDS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_tiny_train_run_end_to_end(tmp_path, real_data_dir, backend):
     config = tmp_path / "tiny.yaml"
