@@ -20,14 +20,19 @@ from scae_hash.devices import describe_devices
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+# What makes a number: a run that only has uncommitted result rows, figures or README edits
+# beside it (as every run of a plan has) is still the commit's code.
+CODE_PATHS = ("scae_hash", "experiments", "pyproject.toml", "requirements.txt")
+
+
 def git_commit() -> str:
-    """The commit of the code that ran, with '-dirty' when the tree had uncommitted changes."""
+    """The commit of the code that ran, with '-dirty' when its code had uncommitted changes."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
             cwd=REPO_ROOT, capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
