@@ -213,9 +213,10 @@ def run_baseline_command(args: argparse.Namespace) -> list[dict]:
 
 def run_train_command(args: argparse.Namespace) -> list[dict]:
     from scae_hash.config import load_config
+
+    config = load_config(args.config, args.set)  # a bad config is one line, before Keras loads
     from scae_hash.hashers.scae import SCAEHasher
 
-    config = load_config(args.config, args.set)
     args.seed = config.seed if args.seed is None else args.seed
     bits_list = args.bits or list(config.bits)
     run_name = Path(args.config).stem
