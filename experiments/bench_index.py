@@ -175,10 +175,9 @@ def main() -> None:
           f"(target <= {TARGET_MEMORY}x): {'met' if slowest >= TARGET_SPEED and largest <= TARGET_MEMORY else 'NOT met'}")
     if args.out:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from scae_hash.atomic import write_text
+        from scae_hash.results import save_benchmark
 
-        write_text(args.out, json.dumps({"n_bits": N_BITS, "n_queries": N_QUERIES, "threads": 1, "rows": rows},
-                                        indent=1) + "\n")
+        save_benchmark(args.out, {"n_bits": N_BITS, "n_queries": N_QUERIES, "threads": 1, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ to 96 x 80, in 100 sub-folders; kept in --folder between runs), then:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -111,9 +110,9 @@ def main() -> None:
               f"finished in {seconds:.1f} s (peak {peak:,.0f} MiB): every image once: {once}, "
               f"same paths and codes as the uninterrupted run: {same}")
     if args.out:
-        from scae_hash.atomic import write_text
+        from scae_hash.results import save_benchmark
 
-        write_text(args.out, json.dumps(numbers, indent=1) + "\n")
+        save_benchmark(args.out, numbers)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ load, decoding, encoding, search), as `scae-hash search --timings` reports it.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -104,9 +103,9 @@ def main() -> None:
             print(f"  SCAE index ({Path(args.model).name}, {DATABASE:,} images): {split}")
             numbers.update(model=args.model, scae_timings=split.removeprefix("timings: "))
     if args.out:
-        from scae_hash.atomic import write_text
+        from scae_hash.results import save_benchmark
 
-        write_text(args.out, json.dumps(numbers, indent=1) + "\n")
+        save_benchmark(args.out, numbers)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,15 @@ def provenance(config: dict | None = None) -> dict:
     }
 
 
+def save_benchmark(path: str | os.PathLike, numbers: dict) -> Path:
+    """A benchmark's numbers as JSON, with the command, commit and time that made them."""
+    from scae_hash.atomic import write_text
+
+    stamp = {"command": command_line(), "commit": git_commit(),
+             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    return write_text(path, json.dumps({**stamp, **numbers}, indent=1) + "\n")
+
+
 def append_rows(rows: list[dict], path: str | os.PathLike) -> Path:
     """Append rows to a CSV (creating it, and widening its columns when new keys appear).
 
