@@ -4,11 +4,13 @@
 """
 
 import argparse
+import re
 from pathlib import Path
 
 from scae_hash.atomic import write_text
 from scae_hash.results import ablation_table, read_results, summary_table, to_latex, to_markdown
 
+ABLATIONS = Path(__file__).resolve().parent / "configs" / "ablations"
 METRICS = {"map": "mAP", "map_at_1000": "mAP@1000", "map_tie_aware": "tie-aware mAP",
            "precision_at_1000": "precision@1000", "p_r2": "precision within Hamming radius 2"}
 
@@ -39,17 +41,33 @@ def main() -> None:
 
 
 def write_ablation_tables(frame, out: Path, provenance: str) -> None:
-    """One table per data set and protocol with SCAE config variants beyond its own config."""
+    """One table per data set, protocol and code length where config variants ran beside the
+    data set's own config, with a column saying what each variant changes."""
     scae = frame[frame["method"] == "scae"]
-    for (dataset, protocol), rows in scae.groupby(["dataset", "protocol"]):
-        if rows["variant"].nunique() < 2:
+    for (dataset, protocol, bits), rows in scae.groupby(["dataset", "protocol", "bits"]):
+        if rows["variant"].nunique() < 2 or not (rows["variant"] == dataset).any():
             continue
-        table = ablation_table(frame, "map", dataset, protocol)
-        caption = f"SCAE-hash ablations, mAP on {protocol} (each variant is a config in experiments/configs/)"
-        name = "ablations_" + "".join(c if c.isalnum() else "_" for c in protocol).strip("_")
+        table = ablation_table(frame, dataset, protocol, int(bits))
+        table.insert(0, "what changes", [describe_variant(variant, dataset) for variant in table.index])
+        caption = (f"SCAE-hash ablations on {protocol}, {bits} bits: mean ± std over training seeds "
+                   "(each variant is a config in experiments/configs/ablations/)")
+        name = "ablations_" + re.sub(r"[^0-9a-zA-Z]+", "_", f"{protocol}_{bits}").strip("_")
         write_text(out / f"{name}.md", f"### {caption}\n\n{to_markdown(table)}\n\n{provenance}\n")
         write_text(out / f"{name}.tex", f"% {provenance}\n{to_latex(table, caption)}\n")
         print(f"### {caption}\n\n{to_markdown(table)}\n")
+
+
+def describe_variant(variant: str, dataset: str) -> str:
+    """The first sentence of an ablation config's header comment ('full model' for the data
+    set's own config)."""
+    if variant == dataset:
+        return "full model (experiments/configs/%s.yaml)" % dataset
+    path = ABLATIONS / f"{variant}.yaml"
+    if not path.is_file():
+        return ""
+    comment = " ".join(line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#"))
+    return comment.split(": ", 1)[-1].split(". ")[0].rstrip(".")
+
 
 if __name__ == "__main__":
     main()

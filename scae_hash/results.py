@@ -137,10 +137,32 @@ def main_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[own_config & (frame["protocol"] == frame["dataset"]) & test_split]
 
 
-def ablation_table(frame: pd.DataFrame, metric: str, dataset: str, protocol: str, method: str = "scae") -> pd.DataFrame:
-    """Config variants x bits of 'mean ± std' over seeds, for one method, data set and protocol."""
-    rows = frame[(frame["method"] == method) & (frame["dataset"] == dataset) & (frame["protocol"] == protocol)]
-    return _mean_std_cells(rows, "variant", metric)
+def ablation_table(frame: pd.DataFrame, dataset: str, protocol: str, bits: int, method: str = "scae",
+                   metrics: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per config variant at one code length: each metric as mean ± std over seeds, and
+    the mAP change against the data set's own config paired by training seed (a variant and the
+    full model of one seed share the split and the seed's draws, so the pairing cancels some
+    seed-to-seed noise). The full model comes first, then variants from best to worst."""
+    metrics = metrics or {"map": "mAP", "precision_at_100": "P@100"}
+    rows = frame[(frame["method"] == method) & (frame["dataset"] == dataset) & (frame["protocol"] == protocol)
+                 & (frame["bits"] == bits)]
+    reference = rows[rows["variant"] == dataset].set_index("seed")["map"]
+    table = {}
+    for variant, group in rows.groupby("variant"):
+        cells = {"seeds": str(len(group))}
+        cells.update({label: _mean_std(group[metric]) for metric, label in metrics.items() if metric in group})
+        change = (group.set_index("seed")["map"] - reference).dropna()
+        cells["Δ mAP (paired seeds)"] = "–" if variant == dataset or change.empty else _mean_std(change, "+.4f")
+        table[variant] = cells
+    order = rows.groupby("variant")["map"].mean().sort_values(ascending=False).index
+    order = [v for v in order if v == dataset] + [v for v in order if v != dataset]
+    return pd.DataFrame.from_dict(table, orient="index").loc[order].rename_axis("variant")
+
+
+def _mean_std(values: pd.Series, spec: str = ".4f") -> str:
+    """'mean ± std' (the std only when there are several values)."""
+    mean = format(values.mean(), spec)
+    return mean + (f" ± {values.std():.4f}" if len(values) > 1 else "")
 
 
 def summary_table(frame: pd.DataFrame, metric: str, dataset: str) -> pd.DataFrame:
@@ -150,10 +172,7 @@ def summary_table(frame: pd.DataFrame, metric: str, dataset: str) -> pd.DataFram
 
 
 def _mean_std_cells(rows: pd.DataFrame, by: str, metric: str) -> pd.DataFrame:
-    stats = rows.groupby([by, "bits"])[metric].agg(["mean", "std", "count"])
-    cells = stats.apply(
-        lambda s: f"{s['mean']:.4f}" + (f" ± {s['std']:.4f}" if s["count"] > 1 else ""), axis=1
-    )
+    cells = rows.groupby([by, "bits"])[metric].agg(_mean_std)
     return cells.unstack("bits").fillna("–")
 
 
@@ -166,9 +185,17 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 def to_latex(table: pd.DataFrame, caption: str) -> str:
     columns = "l" + "c" * len(table.columns)
-    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}", rf"\begin{{tabular}}{{{columns}}}",
-             r"\toprule", " & ".join(["Method", *[f"{bits} bits" for bits in table.columns]]) + r" \\", r"\midrule"]
-    lines += [" & ".join([str(method), *(cell.replace("±", r"$\pm$") for cell in row)]) + r" \\"
+    header = [_latex(table.index.name or "Method").capitalize(),
+              *(f"{c} bits" if isinstance(c, (int, np.integer)) else _latex(str(c)) for c in table.columns)]
+    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{_latex(caption)}}}", rf"\begin{{tabular}}{{{columns}}}",
+             r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
+    lines += [" & ".join([_latex(str(method)), *(_latex(str(cell)) for cell in row)]) + r" \\"
               for method, row in zip(table.index, table.values)]
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines)
+
+
+def _latex(text: str) -> str:
+    for plain, escaped in (("_", r"\_"), ("%", r"\%"), ("±", r"$\pm$"), ("Δ", r"$\Delta$"), ("≥", r"$\geq$")):
+        text = text.replace(plain, escaped)
+    return text

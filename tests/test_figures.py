@@ -57,9 +57,25 @@ def test_ablation_variants_get_their_own_table_and_stay_out_of_the_main_one(tmp_
     smoke = rows.assign(protocol="mnist (train subset 2000)", map=0.0)
     pd.concat([main, ablation, smoke]).to_csv(path, index=False)
     assert summary_table(read_results([path]), "map", "mnist").loc["scae", 16] == "0.6500 ± 0.0707"
-    table = ablation_table(frame, "map", "mnist", "mnist")
-    assert list(table.index) == ["mnist", "mnist_no_pretrain"] and table.loc["mnist_no_pretrain", 32] == "0.1000 ± 0.0000"
+    table = ablation_table(frame, "mnist", "mnist", 32)
+    assert list(table.index) == ["mnist", "mnist_no_pretrain"]
+    assert table.loc["mnist_no_pretrain", "mAP"] == "0.1000 ± 0.0000" and table.loc["mnist", "Δ mAP (paired seeds)"] == "–"
     assert to_markdown(table).startswith("| variant |")
+
+
+def test_ablation_table_pairs_each_variant_with_the_full_model_of_the_same_seed():
+    rows = [{"method": "scae", "variant": variant, "dataset": "mnist", "protocol": "mnist", "bits": 64, "seed": seed,
+             "map": base + 0.1 * seed, "precision_at_100": 0.5}
+            for variant, base, seeds in (("mnist", 0.6, (0, 1, 2)), ("mnist_a", 0.5, (0, 1)), ("mnist_b", 0.65, (2,)))
+            for seed in seeds]
+    table = ablation_table(pd.DataFrame(rows), "mnist", "mnist", 64)
+    assert list(table.index) == ["mnist", "mnist_b", "mnist_a"]  # the full model first, then best to worst
+    # seed-to-seed spread (0.1 per seed) is large, the paired change is exact
+    assert table.loc["mnist_a", "mAP"] == "0.5500 ± 0.0707"
+    assert table.loc["mnist_a", "Δ mAP (paired seeds)"] == "-0.1000 ± 0.0000"
+    assert table.loc["mnist_b", "Δ mAP (paired seeds)"] == "+0.0500" and table.loc["mnist_b", "seeds"] == "1"
+    latex = to_latex(table, "ablations")
+    assert r"mnist\_a" in latex and r"$\Delta$ mAP" in latex and r"0.5500 $\pm$ 0.0707" in latex
 
 
 # --- the figure set drawn from run artifacts ---------------------------------------------------
