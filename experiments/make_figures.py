@@ -43,6 +43,7 @@ def main() -> None:
             args.out, f"hamming_pr_{args.curve_bits}b")
     written += artifact_figures(everything, args.out, args.curve_bits, Path(args.maps))
     groups = figures.ablation_groups(everything, {path.stem for path in ABLATION_CONFIGS.glob("*.yaml")})
+    groups = [group for group in groups if group[1] == group[0]]  # the full training set (the plan's ablations)
     if groups:
         written += plots.save_figure(figures.ablations(groups), args.out, "ablations")
     else:

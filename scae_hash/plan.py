@@ -10,10 +10,11 @@ results file and is not stale. A row is *stale* when
 
 * its resolved config (the ``config`` JSON of the row, for kinds with ``config_in_row``; keys
   that the row predates count at their default) differs from the cell's config now, or
+* it was made from uncommitted code (its commit ends in ``-dirty``: what ran cannot be known), or
 * the code it depends on (the kind's ``depends`` paths) differs between the commit that made the
-  row (a ``-dirty`` commit counts as its base commit) and the working tree. Python files are
-  compared by their syntax tree without docstrings, so comments and docstrings never make a row
-  stale; other files byte for byte. One ``git ls-tree`` per distinct commit, cached.
+  row and the working tree. Python files are compared by their syntax tree without docstrings,
+  so comments and docstrings never make a row stale; other files byte for byte. One
+  ``git ls-tree`` per distinct commit, cached.
 """
 
 from __future__ import annotations
@@ -341,6 +342,8 @@ def _stale_reason(cell: Cell, row: dict, code: "CodeVersions") -> str:
     if not cell.kind.depends or not _has(row, "commit"):
         return ""
     commit = str(row["commit"])
+    if commit.endswith("-dirty"):
+        return f"made from uncommitted code ({commit[:7]}-dirty)"
     changed = code.changed(commit, cell.kind.depends)
     if changed is None:
         return f"its commit {commit[:12]} is not in this repository's history"
@@ -418,7 +421,7 @@ class CodeVersions:
 
     def changed(self, commit: str, paths: tuple[str, ...]) -> list[str] | None:
         """Files under ``paths`` that differ; None when ``commit`` is not in the history."""
-        tree = self._tree(commit.removesuffix("-dirty"))
+        tree = self._tree(commit)
         if tree is None:
             return None
         current = self._working_tree(paths)

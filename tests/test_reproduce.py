@@ -123,6 +123,19 @@ def test_done_stale_missing_from_rows(tmp_path, monkeypatch):
     assert "Total: 3 done, 1 stale, 1 missing; to run: 2 cells" in text
 
 
+def test_a_row_from_uncommitted_code_is_stale(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = load_plan(write_plan(tmp_path, {"dataset": "mnist", "bits": [16, 32]},
+                                kinds={"fake": {**FAKE_KIND, "depends": ["no/such/path.py"]}}))
+    clean = git_commit().removesuffix("-dirty")
+    append_rows([fake_row("mnist", 16, commit=clean), fake_row("mnist", 32, commit=clean + "-dirty")],
+                tmp_path / "results" / "fake.csv")
+    states = {state.cell.name: state for state in cell_states(plan.cells, plan.results_dir)}
+    assert states["fake/mnist/16/seed0"].status == "done"
+    assert states["fake/mnist/32/seed0"].status == "stale"
+    assert states["fake/mnist/32/seed0"].reason == f"made from uncommitted code ({clean[:7]}-dirty)"
+
+
 def git(folder: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
 
@@ -141,7 +154,6 @@ def test_code_changes_make_rows_stale_but_comments_and_docstrings_do_not(tmp_pat
     source.write_text('"""New docstring."""\n\n\ndef f(x):  # a comment\n    """Adds one."""\n    return x + 1\n')
     (tmp_path / "other.py").write_text("A = 2\n")
     assert CodeVersions(tmp_path).changed(first, ("pkg",)) == []
-    assert CodeVersions(tmp_path).changed(first + "-dirty", ("pkg/dep.py",)) == []  # its base commit
     assert CodeVersions(tmp_path).changed(first, ("pkg", "other.py")) == ["other.py"]
     source.write_text('"""New docstring."""\n\ndef f(x):\n    return x + 2\n')
     (tmp_path / "pkg" / "new.py").write_text("B = 1\n")
