@@ -103,9 +103,9 @@ def run_cells(plan: Plan, todo: list[CellState], *, env: dict) -> list[str]:
     if not todo:
         print("Every selected cell is done.", file=sys.stderr)
         return []
-    from scae_hash.results import git_commit
+    from scae_hash.results import code_commit
 
-    commit = git_commit()
+    commit = code_commit()  # not HEAD: committing finished rows must not orphan the checkpoints of the rest
     run_root = plan.run_dir / (commit[:12] + ("-dirty" if commit.endswith("-dirty") else ""))
     failed = []
     bar = tqdm(total=max(1, round(sum(state.estimate_seconds for state in todo))), unit="s", desc="plan",

@@ -40,6 +40,19 @@ def git_commit() -> str:
     return commit + ("-dirty" if dirty else "")
 
 
+def code_commit() -> str:
+    """The last commit that changed code (CODE_PATHS), with '-dirty' like :func:`git_commit`:
+    commits of result rows alone leave it unchanged, so checkpoints keyed by it survive them."""
+    try:
+        commit = subprocess.run(
+            ["git", "log", "-1", "--format=%H", "--", *CODE_PATHS], cwd=REPO_ROOT, capture_output=True, text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return (commit or "unknown") + ("-dirty" if git_commit().endswith("-dirty") else "")
+
+
 def command_line() -> str:
     program = Path(sys.argv[0]).name
     if program == "__main__.py":  # python -m scae_hash

@@ -140,6 +140,28 @@ def git(folder: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
 
 
+def test_checkpoints_are_keyed_by_the_last_code_commit_not_by_result_commits(tmp_path, monkeypatch):
+    from scae_hash import results
+
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "config", "user.email", "t@example.com")
+    git(tmp_path, "config", "user.name", "t")
+    (tmp_path / "scae_hash").mkdir()
+    (tmp_path / "scae_hash" / "code.py").write_text("A = 1\n")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "code")
+    code = git(tmp_path, "rev-parse", "HEAD")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "rows.csv").write_text("map\n0.5\n")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "rows")
+    monkeypatch.setattr(results, "REPO_ROOT", tmp_path)
+    assert results.git_commit() == git(tmp_path, "rev-parse", "HEAD") != code
+    assert results.code_commit() == code
+    (tmp_path / "scae_hash" / "code.py").write_text("A = 2\n")
+    assert results.code_commit() == code + "-dirty"
+
+
 def test_code_changes_make_rows_stale_but_comments_and_docstrings_do_not(tmp_path):
     git(tmp_path, "init", "-q")
     git(tmp_path, "config", "user.email", "t@example.com")
