@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from scae_hash.atomic import write_text
-from scae_hash.results import ablation_table, read_results, summary_table, to_latex, to_markdown
+from scae_hash.results import ablation_table, main_rows, read_results, summary_table, to_latex, to_markdown
 
 ABLATIONS = Path(__file__).resolve().parent / "configs" / "ablations"
 METRICS = {"map": "mAP", "map_at_1000": "mAP@1000", "map_tie_aware": "tie-aware mAP",
@@ -23,8 +23,7 @@ def main() -> None:
     frame = read_results(args.results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    commits = ", ".join(sorted(frame["commit"].astype(str).str[:12].unique()))
-    provenance = f"Made by experiments/make_tables.py from {', '.join(args.results)} (commits {commits})."
+    provenance = made_from(main_rows(frame), args.results)
     for metric, title in METRICS.items():
         markdown, latex = [], []
         for dataset in sorted(frame["dataset"].unique()):
@@ -36,11 +35,17 @@ def main() -> None:
         write_text(out / f"{metric}.tex", f"% {provenance}\n" + "\n\n".join(latex) + "\n")
         if metric == "map":
             print("\n".join(markdown))
-    write_ablation_tables(frame, out, provenance)
+    write_ablation_tables(frame, out, args.results)
     print(f"tables written to {out}/")
 
 
-def write_ablation_tables(frame, out: Path, provenance: str) -> None:
+def made_from(rows, paths: list[str]) -> str:
+    """The provenance line of a table: the files and the commits of the rows it shows."""
+    commits = ", ".join(sorted(rows["commit"].astype(str).str[:12].unique()))
+    return f"Made by experiments/make_tables.py from {', '.join(paths)} (rows of commits {commits})."
+
+
+def write_ablation_tables(frame, out: Path, paths: list[str]) -> None:
     """One table per data set, protocol and code length where config variants ran beside the
     data set's own config, with a column saying what each variant changes."""
     scae = frame[frame["method"] == "scae"]
@@ -48,6 +53,7 @@ def write_ablation_tables(frame, out: Path, provenance: str) -> None:
         if rows["variant"].nunique() < 2 or not (rows["variant"] == dataset).any():
             continue
         table = ablation_table(frame, dataset, protocol, int(bits))
+        provenance = made_from(rows, paths)
         table.insert(0, "what changes", [describe_variant(variant, dataset) for variant in table.index])
         caption = (f"SCAE-hash ablations on {protocol}, {bits} bits: mean ± std over training seeds "
                    "(each variant is a config in experiments/configs/ablations/)")
