@@ -27,30 +27,27 @@ CODE_PATHS = ("scae_hash", "experiments", "pyproject.toml", "requirements.txt")
 
 def git_commit() -> str:
     """The commit of the code that ran, with '-dirty' when its code had uncommitted changes."""
+    return _commit_of(["rev-parse", "HEAD"])
+
+
+def code_commit() -> str:
+    """The last commit that changed code (CODE_PATHS), with '-dirty' like :func:`git_commit`:
+    commits of result rows alone leave it unchanged, so checkpoints keyed by it survive them."""
+    return _commit_of(["log", "-1", "--format=%H", "--", *CODE_PATHS])
+
+
+def _commit_of(git_args: list[str]) -> str:
+    """The commit a git command prints, with '-dirty' when CODE_PATHS have uncommitted changes."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
+        commit = subprocess.run(["git", *git_args], cwd=REPO_ROOT, capture_output=True, text=True,
+                                check=True).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
             cwd=REPO_ROOT, capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return commit + ("-dirty" if dirty else "")
-
-
-def code_commit() -> str:
-    """The last commit that changed code (CODE_PATHS), with '-dirty' like :func:`git_commit`:
-    commits of result rows alone leave it unchanged, so checkpoints keyed by it survive them."""
-    try:
-        commit = subprocess.run(
-            ["git", "log", "-1", "--format=%H", "--", *CODE_PATHS], cwd=REPO_ROOT, capture_output=True, text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return (commit or "unknown") + ("-dirty" if git_commit().endswith("-dirty") else "")
+    return (commit or "unknown") + ("-dirty" if dirty else "")
 
 
 def command_line() -> str:
