@@ -1,5 +1,3 @@
-import sys
+from scae_hash.cli import run
 
-from scae_hash.cli import main
-
-sys.exit(main())
+run()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from scae_hash.checks import image_side, one_line
 from scae_hash.errors import ScaeHashError
@@ -216,6 +218,7 @@ def run_train_command(args: argparse.Namespace) -> list[dict]:
 
     config = load_config(args.config, args.set)  # a bad config is one line, before Keras loads
     from scae_hash.hashers.scae import SCAEHasher
+    from scae_hash.interrupt import StopOnInterrupt, interrupt_at_batch_end
 
     args.seed = config.seed if args.seed is None else args.seed
     bits_list = args.bits or list(config.bits)
@@ -227,7 +230,7 @@ def run_train_command(args: argparse.Namespace) -> list[dict]:
     run_dir = Path(args.run_dir) / f"{run_name}{subset_suffix(args.subset)}{split_tag}-seed{args.seed}"
 
     def make(method: str, bits: int):
-        callbacks = []
+        callbacks = [StopOnInterrupt()]
         if args.validate_each_epoch:
             from scae_hash.data import load_dataset
             from scae_hash.validation import ValidationCurve
@@ -237,8 +240,10 @@ def run_train_command(args: argparse.Namespace) -> list[dict]:
         return SCAEHasher(bits, args.seed, config=config, run_dir=run_dir, resume=args.resume,
                           progress=not args.quiet, callbacks=callbacks)
 
-    return run_protocol_grid(args, [config.dataset], [("scae", bits) for bits in bits_list], make=make,
-                             results_file="scae.csv", config=config.to_dict(), subset=args.subset, variant=run_name)
+    with interrupt_at_batch_end():
+        return run_protocol_grid(args, [config.dataset], [("scae", bits) for bits in bits_list], make=make,
+                                 results_file="scae.csv", config=config.to_dict(), subset=args.subset,
+                                 variant=run_name)
 
 
 def subset_suffix(subset: int | None) -> str:
@@ -420,5 +425,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> NoReturn:
+    """The ``scae-hash`` command: :func:`main`, then an exit that an interrupted run cannot crash.
+
+    After Ctrl-C, TensorFlow's input threads may still be running Python; finalizing the
+    interpreter under them can end in a segmentation fault instead of exit status 130. What is
+    worth keeping is on disk already (every file is written atomically), so an interrupted run
+    exits without finalizing."""
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

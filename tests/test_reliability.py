@@ -409,6 +409,55 @@ def test_a_diverging_run_stops_at_its_first_nan_batch_before_the_hash_head(tmp_p
     assert not (tmp_path / "model_16.keras").exists()
 
 
+def fit_with_ctrl_c(presses: dict[tuple[int, int], int], ended: list[tuple[int, int]]) -> None:
+    """Fit a tiny model for 3 epochs of 8 batches inside interrupt_at_batch_end, pressing Ctrl-C
+    ``presses[(epoch, batch)]`` times in the middle of that batch; ``ended`` gets the
+    (epoch, batch) of every batch that ended."""
+    import keras
+
+    from scae_hash.interrupt import StopOnInterrupt, interrupt_at_batch_end
+
+    class Batches(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            for _ in range(presses.get((self.epoch, batch), 0)):
+                signal.raise_signal(signal.SIGINT)
+
+        def on_train_batch_end(self, batch, logs=None):
+            ended.append((self.epoch, batch))
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.zeros((64, 4), np.float32)
+    try:
+        with interrupt_at_batch_end():
+            model.fit(x, x[:, :1], batch_size=8, epochs=3, verbose=0, callbacks=[Batches(), StopOnInterrupt()])
+    finally:
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored on every way out
+
+
+def test_ctrl_c_during_training_stops_at_the_end_of_the_running_batch():
+    ended = []
+    with pytest.raises(KeyboardInterrupt):
+        fit_with_ctrl_c({(1, 3): 1}, ended)
+    assert ended[-1] == (1, 3) and len(ended) == 8 + 4
+
+
+def test_a_second_ctrl_c_does_not_wait_for_the_batch_end():
+    ended = []
+    with pytest.raises(KeyboardInterrupt):
+        fit_with_ctrl_c({(1, 3): 2}, ended)
+    assert ended[-1] == (1, 2)
+
+
+def test_training_without_ctrl_c_runs_every_batch():
+    ended = []
+    fit_with_ctrl_c({}, ended)
+    assert len(ended) == 3 * 8
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_training_is_one_line_then_resume_finishes(tmp_path, tiny_config_file, real_data_dir):
     tiny_config_file.write_text(tiny_config_file.read_text().replace("epochs: 1", "epochs: 8"))
