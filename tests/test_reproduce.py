@@ -266,8 +266,9 @@ def test_the_shipped_plans_list_every_reported_cell(monkeypatch):
     parts = {part: [cell.name for cell in plan.cells if cell.part == part] for part in ("baselines", "scae", "ablations")}
     assert len(parts["baselines"]) == 4 * 3 * 4 and "itq/mnist/64/seed0" in parts["baselines"]
     assert len(parts["scae"]) == 12 + 12 + 3 + 3 and "scae/mnist/64/seed2" in parts["scae"]
-    ablations = sorted((REPO_ROOT / "experiments/configs/ablations").glob("mnist_*.yaml"))
-    assert len(parts["ablations"]) == 3 * len(ablations) > 0
+    configs = REPO_ROOT / "experiments/configs/ablations"
+    ablations = [*configs.glob("mnist_*.yaml"), *configs.glob("fashion_*.yaml")]
+    assert len(parts["ablations"]) == 3 * len(ablations) and "scae/fashion_no_pretrain/64/seed2" in parts["ablations"]
     quick = load_plan("experiments/plan_quick.yaml")
     assert [cell.name for cell in quick.cells] == ["itq/mnist/64/seed0", "scae/mnist_quick/64/seed0"]
     assert quick.results_dir == Path("results/quick") and quick.readme is None
