@@ -452,6 +452,16 @@ def test_a_second_ctrl_c_does_not_wait_for_the_batch_end():
     assert ended[-1] == (1, 2)
 
 
+def test_ctrl_c_outside_a_fit_does_not_wait():
+    from scae_hash.interrupt import interrupt_at_batch_end
+
+    with pytest.raises(KeyboardInterrupt), interrupt_at_batch_end():
+        signal.raise_signal(signal.SIGINT)  # loading data, encoding or scoring: nothing to finish
+        time.sleep(1)
+        pytest.fail("Ctrl-C was deferred outside a fit")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_training_without_ctrl_c_runs_every_batch():
     ended = []
     fit_with_ctrl_c({}, ended)
