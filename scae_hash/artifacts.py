@@ -5,7 +5,7 @@ database codes and features with labels and indices (for the 2-D maps), every bi
 over the whole database, the top results of a few fixed queries with their thumbnails (the
 retrieval examples) and, for the SCAE hasher, a few images as each greedy-pretrained block
 and the fine-tuned decoder reconstruct them. The run's training histories (CSV) are copied to
-``results/histories/<run>/``. The samples and queries are the same for every method of a
+``results/histories/<run>/``, with the run's provenance. The samples and queries are the same for every method of a
 data set, so SCAE-hash and ITQ can be shown side by side.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scae_hash.atomic import atomic_path
+from scae_hash.atomic import atomic_path, write_text
 from scae_hash.codes import hamming_distances, pack_bits, unpack_bits
 from scae_hash.data import Dataset
 from scae_hash.hashers.base import Hasher
@@ -47,13 +47,20 @@ def save_run_artifacts(results_dir: str | Path, run_name: str, hasher: Hasher, o
         with open(temporary, "wb") as stream:
             np.savez_compressed(stream, **arrays)
     copy_histories(getattr(hasher, "run_dir", None), results_dir / "histories" / run_name,
-                   n_bits=hasher.n_bits)
+                   n_bits=hasher.n_bits, provenance=run_provenance(outcome.row))
     return path
 
 
+PROVENANCE_KEYS = ("method", "variant", "dataset", "protocol", "bits", "seed", "commit", "created", "command")
+
+
+def run_provenance(row: dict) -> dict:
+    """What made a run's artifacts and histories: its result row's keys, commit and command."""
+    return {key: row.get(key) for key in PROVENANCE_KEYS}
+
+
 def _meta(row: dict, dataset: Dataset) -> dict:
-    keys = ("method", "variant", "dataset", "protocol", "bits", "seed", "commit", "created")
-    meta = {key: row.get(key) for key in keys} | {"class_names": list(dataset.class_names)}
+    meta = run_provenance(row) | {"class_names": list(dataset.class_names)}
     return {"meta": np.array(json.dumps(meta, default=str))}
 
 
@@ -134,8 +141,9 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
     return np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def copy_histories(run_dir: Path | None, target: Path, *, n_bits: int) -> list[Path]:
-    """Copy the pretraining histories and this code length's fine-tuning history of a run folder."""
+def copy_histories(run_dir: Path | None, target: Path, *, n_bits: int, provenance: dict) -> list[Path]:
+    """Copy the pretraining histories and this code length's fine-tuning history of a run folder,
+    with ``provenance.json`` (:func:`run_provenance`) beside them: Keras' CSVs have no room for it."""
     if run_dir is None or not Path(run_dir).is_dir():
         return []
     sources = sorted(Path(run_dir).glob("history_pretrain_block*.csv"))
@@ -145,6 +153,8 @@ def copy_histories(run_dir: Path | None, target: Path, *, n_bits: int) -> list[P
         with atomic_path(target / source.name) as temporary:
             shutil.copyfile(source, temporary)
         copied.append(target / source.name)
+    if copied:
+        copied.append(write_text(target / "provenance.json", json.dumps(provenance, default=str, indent=1) + "\n"))
     return copied
 
 

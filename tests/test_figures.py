@@ -115,6 +115,21 @@ def toy_run(tmp_path_factory):
     return dataset, split, outcome, path
 
 
+def test_copied_histories_say_which_run_made_them(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for name in ("history_pretrain_block1.csv", "history_finetune_16.csv", "history_finetune_32.csv"):
+        (run_dir / name).write_text("epoch,loss\n0,1.0\n")
+    row = {"method": "scae", "variant": "toy", "dataset": "toy", "bits": 16, "seed": 0, "commit": "abc",
+           "command": "scae-hash train --config toy.yaml", "map": 0.5}
+    copied = artifacts.copy_histories(run_dir, tmp_path / "histories", n_bits=16,
+                                      provenance=artifacts.run_provenance(row))
+    assert sorted(path.name for path in copied) == ["history_finetune_16.csv", "history_pretrain_block1.csv",
+                                                     "provenance.json"]
+    provenance = json.loads((tmp_path / "histories" / "provenance.json").read_text())
+    assert provenance["commit"] == "abc" and provenance["command"] == row["command"] and "map" not in provenance
+
+
 def test_run_artifacts_hold_the_sample_rates_and_the_ranked_results(toy_run):
     dataset, split, outcome, path = toy_run
     saved = artifacts.load_artifacts(path)
