@@ -12,7 +12,7 @@ import numpy as np
 from scae_hash import figures, plots
 from scae_hash.artifacts import load_artifacts
 from scae_hash.constants import FIGURE_BITS
-from scae_hash.results import REPO_ROOT, main_rows, read_results
+from scae_hash.results import REPO_ROOT, load_curves, main_rows, read_results
 
 ABLATION_CONFIGS = REPO_ROOT / "experiments" / "configs" / "ablations"
 
@@ -31,7 +31,7 @@ def main() -> None:
     written += plots.save_figure(plots.metric_vs_bits(frame, "map", "mAP"), args.out, "map_vs_bits")
     written += plots.save_figure(plots.metric_vs_bits(frame, "p_r2", "precision (Hamming radius ≤ 2)"),
                                  args.out, "p_r2_vs_bits")
-    curves = plots.load_curves(frame)
+    curves = load_curves(frame)
     if curves:
         written += plots.save_figure(
             plots.curves_at_bits(curves, args.curve_bits, None, "precision_curve", "N (top retrieved)", "precision@N"),

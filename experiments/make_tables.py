@@ -9,8 +9,10 @@ from pathlib import Path
 
 from scae_hash.atomic import write_text
 from scae_hash.results import ablation_table, main_rows, read_results, summary_table, to_latex, to_markdown
+from scae_hash.targets import load_targets, targets_table
 
 ABLATIONS = Path(__file__).resolve().parent / "configs" / "ablations"
+TARGETS = Path(__file__).resolve().parent / "targets.yaml"
 METRICS = {"map": "mAP", "map_at_1000": "mAP@1000", "map_tie_aware": "tie-aware mAP",
            "precision_at_1000": "precision@1000", "p_r2": "precision within Hamming radius 2"}
 
@@ -36,6 +38,7 @@ def main() -> None:
         if metric == "map":
             print("\n".join(markdown))
     write_ablation_tables(frame, out, args.results)
+    write_targets_table(frame, out, args.results)
     print(f"tables written to {out}/")
 
 
@@ -61,6 +64,21 @@ def write_ablation_tables(frame, out: Path, paths: list[str]) -> None:
         write_text(out / f"{name}.md", f"### {caption}\n\n{to_markdown(table)}\n\n{provenance}\n")
         write_text(out / f"{name}.tex", f"% {provenance}\n{to_latex(table, caption)}\n")
         print(f"### {caption}\n\n{to_markdown(table)}\n")
+
+
+def write_targets_table(frame, out: Path, paths: list[str]) -> None:
+    """How far the SCAE-hash rows are from the targets of experiments/targets.yaml."""
+    targets = load_targets(TARGETS)
+    table = targets_table(frame, targets)
+    if table.empty:
+        return
+    rows = main_rows(frame)
+    provenance = made_from(rows[rows["method"].isin(["scae", targets["reference"]])], paths)
+    caption = (f"SCAE-hash against the targets of experiments/targets.yaml ({targets['bits']} bits unless "
+               f"said; mean over training seeds; reference {targets['reference']})")
+    write_text(out / "targets.md", f"### {caption}\n\n{to_markdown(table)}\n\n{provenance}\n")
+    write_text(out / "targets.tex", f"% {provenance}\n{to_latex(table, caption)}\n")
+    print(f"### {caption}\n\n{to_markdown(table)}\n")
 
 
 def describe_variant(variant: str, dataset: str) -> str:

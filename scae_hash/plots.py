@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -56,12 +55,6 @@ def _legend(fig: plt.Figure, panels: dict) -> None:
     fig.tight_layout()
     fig.legend(entries.values(), entries.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0), frameon=False,
                ncol=min(len(entries), 6))
-
-
-def load_curves(rows: pd.DataFrame) -> list[dict]:
-    """The curves files that result rows point to (rows without one are skipped)."""
-    files = rows.get("curves_file", pd.Series(dtype=str)).dropna()
-    return [json.loads(Path(path).read_text()) for path in files if Path(path).is_file()]
 
 
 def curves_at_bits(curves: list[dict], bits: int, x_key: str | None, y_key: str, xlabel: str,

@@ -138,6 +138,12 @@ def read_results(paths: list[str | os.PathLike]) -> pd.DataFrame:
     return frame.drop_duplicates(subset=RUN_KEYS, keep="last").reset_index(drop=True)
 
 
+def load_curves(rows: pd.DataFrame) -> list[dict]:
+    """The curves files that result rows point to (rows without one are skipped)."""
+    files = rows.get("curves_file", pd.Series(dtype=str)).dropna()
+    return [json.loads(Path(path).read_text()) for path in files if Path(path).is_file()]
+
+
 def main_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows of the main comparison: trained on the full training set, baselines and SCAE
     runs of a data set's own config."""
@@ -160,16 +166,16 @@ def ablation_table(frame: pd.DataFrame, dataset: str, protocol: str, bits: int, 
     table = {}
     for variant, group in rows.groupby("variant"):
         cells = {"seeds": str(len(group))}
-        cells.update({label: _mean_std(group[metric]) for metric, label in metrics.items() if metric in group})
+        cells.update({label: mean_std(group[metric]) for metric, label in metrics.items() if metric in group})
         change = (group.set_index("seed")["map"] - reference).dropna()
-        cells["Δ mAP (paired seeds)"] = "–" if variant == dataset or change.empty else _mean_std(change, "+.4f")
+        cells["Δ mAP (paired seeds)"] = "–" if variant == dataset or change.empty else mean_std(change, "+.4f")
         table[variant] = cells
     order = rows.groupby("variant")["map"].mean().sort_values(ascending=False).index
     order = [v for v in order if v == dataset] + [v for v in order if v != dataset]
     return pd.DataFrame.from_dict(table, orient="index").loc[order].rename_axis("variant")
 
 
-def _mean_std(values: pd.Series, spec: str = ".4f") -> str:
+def mean_std(values: pd.Series, spec: str = ".4f") -> str:
     """'mean ± std' (the std only when there are several values)."""
     mean = format(values.mean(), spec)
     return mean + (f" ± {values.std():.4f}" if len(values) > 1 else "")
@@ -182,7 +188,7 @@ def summary_table(frame: pd.DataFrame, metric: str, dataset: str) -> pd.DataFram
 
 
 def _mean_std_cells(rows: pd.DataFrame, by: str, metric: str) -> pd.DataFrame:
-    cells = rows.groupby([by, "bits"])[metric].agg(_mean_std)
+    cells = rows.groupby([by, "bits"])[metric].agg(mean_std)
     return cells.unstack("bits").fillna("–")
 
 

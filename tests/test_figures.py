@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from scae_hash import plots
-from scae_hash.results import ablation_table, read_results, summary_table, to_latex, to_markdown
+from scae_hash.results import ablation_table, load_curves, read_results, summary_table, to_latex, to_markdown
 
 
 def saved_rows(tmp_path):
@@ -38,7 +38,7 @@ def test_tables_average_seeds_and_keep_each_run_once(tmp_path):
 def test_figures_written_as_pdf_and_png(tmp_path):
     frame = read_results([saved_rows(tmp_path)])
     written = plots.save_figure(plots.metric_vs_bits(frame, "map", "mAP"), tmp_path / "figs", "map")
-    curves = plots.load_curves(frame)
+    curves = load_curves(frame)
     written += plots.save_figure(plots.curves_at_bits(curves, 16, None, "precision_curve", "N", "P@N"),
                                  tmp_path / "figs", "pn")
     assert [p.name for p in written] == ["map.pdf", "map.png", "pn.pdf", "pn.png"]
@@ -243,3 +243,21 @@ def test_make_figures_redraws_everything_from_the_committed_results_within_a_min
     assert {"map_vs_bits.png", "bit_rates_64b.png", "training_curves_64b.png"} <= names
     assert any(name.startswith("retrieval_") for name in names) and any(name.startswith("tsne_") for name in names)
     assert seconds < 60, f"make_figures took {seconds:.0f} s"
+
+
+def test_targets_table_reports_the_distance_and_where_precision_falls_below_the_reference(tmp_path):
+    from scae_hash.targets import targets_table
+
+    frame = read_results([saved_rows(tmp_path)])
+    for path in frame.loc[frame["method"] == "scae", "curves_file"]:  # SCAE-hash below ITQ at N = 2 only
+        curve = json.loads(open(path).read())
+        open(path, "w").write(json.dumps({**curve, "precision_curve": [0.95, 0.7, 0.9]}))
+    targets = {"bits": 32, "map": {"mnist": 0.85, "cifar10": 0.25}, "above_reference_at_bits": [16, 32],
+               "precision_at_n": [1, 1000], "reference": "itq"}
+    table = targets_table(frame, targets)
+    assert list(table.index) == ["mnist"]  # no cifar10 rows: no line
+    row = table.loc["mnist"]
+    assert row["reached (seeds)"] == "0.6500 ± 0.0707 (2)"
+    assert row["distance"] == "-0.2000"
+    assert row["bits above itq"] == "all (16, 32)"
+    assert row["P@N below itq's"] == "N = 2 (1 of 2)"
