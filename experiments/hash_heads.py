@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from scae_hash.data import load_dataset
 from scae_hash.evaluation import run_hasher
 from scae_hash.hashers.base import Hasher
 from scae_hash.hashers.scae import SCAEHasher
+from scae_hash.interrupt import StopOnInterrupt, exit_without_finalizing, interrupt_at_batch_end
 from scae_hash.protocol import Split, subset_indices
 from scae_hash.results import append_rows
 from scae_hash.validation import RESULTS_FILE, split_for
@@ -88,7 +90,8 @@ def main() -> None:
         run_dir = Path(args.run_dir) / f"{stem}-{args.split}{'-subset%d' % args.subset if args.subset else ''}-seed{args.seed}"
         base = SCAEHasher(args.bits, args.seed, config=head_config(config, "joint"), run_dir=run_dir)
         started = time.perf_counter()
-        base.fit(dataset.as_float(split.train))
+        with interrupt_at_batch_end():  # Ctrl-C stops at a batch end
+            base.fit(dataset.as_float(split.train), callbacks=[StopOnInterrupt()])
         representation_seconds = round(time.perf_counter() - started, 1)
         model_path = base.model_path
     rows = []
@@ -106,4 +109,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("hash_heads: interrupted before its rows were written; run the command again", file=sys.stderr)
+        exit_without_finalizing(130)

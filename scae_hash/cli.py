@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -426,19 +425,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> NoReturn:
-    """The ``scae-hash`` command: :func:`main`, then an exit that an interrupted run cannot crash.
-
-    After Ctrl-C, TensorFlow's input threads may still be running Python; finalizing the
-    interpreter under them can end in a segmentation fault instead of exit status 130. What is
-    worth keeping is on disk already (every file is written atomically), so an interrupted run
-    exits without finalizing."""
+    """The ``scae-hash`` command: :func:`main`, then an exit that an interrupted run cannot
+    crash (:func:`scae_hash.interrupt.exit_without_finalizing`)."""
     code = main()
     if code == 130:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+        from scae_hash.interrupt import exit_without_finalizing
 
+        exit_without_finalizing(code)
+    sys.exit(code)
 
 if __name__ == "__main__":
     run()
