@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 from scae_hash.atomic import write_text
-from scae_hash.results import ablation_table, main_rows, read_results, summary_table, to_latex, to_markdown
+from scae_hash.results import (ablation_table, main_rows, read_results, summary_table, to_latex, to_markdown,
+                               validation_table)
 from scae_hash.targets import load_targets, targets_table
 
 ABLATIONS = Path(__file__).resolve().parent / "configs" / "ablations"
@@ -20,6 +21,7 @@ METRICS = {"map": "mAP", "map_at_1000": "mAP@1000", "map_tie_aware": "tie-aware 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", nargs="+", default=["results/baselines.csv", "results/scae.csv"])
+    parser.add_argument("--validation", default="results/validation.csv", help="the validation rows (default: %(default)s)")
     parser.add_argument("--out", default="results/tables")
     args = parser.parse_args()
     frame = read_results(args.results)
@@ -39,6 +41,8 @@ def main() -> None:
             print("\n".join(markdown))
     write_ablation_tables(frame, out, args.results)
     write_targets_table(frame, out, args.results)
+    if Path(args.validation).is_file():
+        write_validation_table(read_results([args.validation]), out, args.validation)
     print(f"tables written to {out}/")
 
 
@@ -79,6 +83,15 @@ def write_targets_table(frame, out: Path, paths: list[str]) -> None:
     write_text(out / "targets.md", f"### {caption}\n\n{to_markdown(table)}\n\n{provenance}\n")
     write_text(out / "targets.tex", f"% {provenance}\n{to_latex(table, caption)}\n")
     print(f"### {caption}\n\n{to_markdown(table)}\n")
+
+
+def write_validation_table(frame, out: Path, path: str) -> None:
+    """Every validation run and what it changes: the rows behind the configs' choices."""
+    table = validation_table(frame)
+    caption = "Validation runs (docs/protocol.md validation split; never the test queries), latest row of each"
+    note = (f"Made by experiments/make_tables.py from {path}; 'what it runs' is the config (under experiments/configs/) "
+            "and the --set overrides of the row's command; a commit ending in -dirty ran uncommitted code.")
+    write_text(out / "validation.md", f"### {caption}\n\n{to_markdown(table)}\n\n{note}\n")
 
 
 def describe_variant(variant: str, dataset: str) -> str:

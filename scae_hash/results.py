@@ -187,6 +187,38 @@ def summary_table(frame: pd.DataFrame, metric: str, dataset: str) -> pd.DataFram
     return _mean_std_cells(rows[rows["dataset"] == dataset], "method", metric)
 
 
+def validation_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every validation run (the latest row of each): what it changes against its config, read
+    from the command that made it, its mAP, and its commit (``-dirty``: uncommitted code)."""
+    rows = frame[(frame["split"] == "validation") & frame["method"].isin(["scae", "itq"])]
+    features = frame[(frame["split"] == "validation") & (frame["method"] == "scae-features")]
+    feature_map = features.set_index(["variant", "dataset", "bits", "seed"])["map"]
+    table = pd.DataFrame({
+        "data set": rows["dataset"],
+        "run": [variant or method for variant, method in zip(rows["variant"], rows["method"])],
+        "what it runs": [_what_runs(row) for _, row in rows.iterrows()],
+        "bits": rows["bits"].astype(int).astype(str),
+        "seed": rows["seed"].astype(int).astype(str),
+        "mAP": rows["map"].map("{:.4f}".format),
+        "features mAP": [f"{feature_map[key]:.4f}" if key in feature_map.index else "–"
+                         for key in zip(rows["variant"], rows["dataset"], rows["bits"], rows["seed"])],
+        "commit": rows["commit"].astype(str).map(lambda c: c[:7] + ("-dirty" if c.endswith("-dirty") else "")),
+    })
+    return table.sort_values(["data set", "run", "seed"]).set_index("data set")
+
+
+def _what_runs(row: pd.Series) -> str:
+    """'<config stem> [head <kind>] [--set ...]' from a row's command; ITQ on pixels for ITQ."""
+    if row["method"] == "itq":
+        return "ITQ on pixels"
+    words = shlex.split(str(row["command"]))
+    config = next((Path(words[i + 1]).with_suffix("").as_posix().removeprefix("experiments/configs/")
+                   for i, word in enumerate(words[:-1]) if word == "--config"), "?")
+    sets = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--set"]
+    head = row["variant"].rsplit("-head-", 1)[1] if "-head-" in row["variant"] else ""
+    return " ".join([config, *([f"head {head}"] if head else []), *sets])
+
+
 def _mean_std_cells(rows: pd.DataFrame, by: str, metric: str) -> pd.DataFrame:
     cells = rows.groupby([by, "bits"])[metric].agg(mean_std)
     return cells.unstack("bits").fillna("–")

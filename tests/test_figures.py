@@ -261,3 +261,30 @@ def test_targets_table_reports_the_distance_and_where_precision_falls_below_the_
     assert row["distance"] == "-0.2000"
     assert row["bits above itq"] == "all (16, 32)"
     assert row["P@N below itq's"] == "N = 2 (1 of 2)"
+
+
+def test_validation_table_says_what_each_run_changes_from_its_command(tmp_path):
+    from scae_hash.results import validation_table
+
+    base = {"dataset": "mnist", "protocol": "mnist", "bits": 64, "seed": 0, "split_seed": 0, "split": "validation"}
+    command = "scae-hash train --config experiments/configs/mnist.yaml --bits 64 --split validation"
+    rows = [
+        {**base, "method": "scae", "variant": "mnist", "map": 0.7, "command": command, "commit": "a" * 40},
+        {**base, "method": "scae-features", "variant": "mnist", "map": 0.6, "command": command, "commit": "a" * 40},
+        {**base, "method": "scae", "variant": "mnist-1234", "map": 0.5, "commit": "b" * 40 + "-dirty",
+         "command": command + " --set loss.temperature=0.2 --set 'augment.max_shift=3.0'"},
+        {**base, "method": "scae", "variant": "mnist-head-itq", "map": 0.71, "commit": "c" * 40,
+         "command": "hash_heads.py --config experiments/configs/candidates/mnist_x.yaml --split validation"},
+        {**base, "method": "itq", "variant": "", "map": 0.45, "command": "scae-hash baseline", "commit": "d" * 40},
+        {**base, "method": "scae", "variant": "mnist", "map": 0.1, "split": "test", "command": command, "commit": "e"},
+    ]
+    path = tmp_path / "validation.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    table = validation_table(read_results([path])).set_index("run")
+    assert list(table.index) == ["itq", "mnist", "mnist-1234", "mnist-head-itq"]  # no test row
+    assert table.loc["mnist", "what it runs"] == "mnist"
+    assert table.loc["mnist", "features mAP"] == "0.6000"
+    assert table.loc["mnist-1234", "what it runs"] == "mnist loss.temperature=0.2 augment.max_shift=3.0"
+    assert table.loc["mnist-1234", "commit"] == "bbbbbbb-dirty"
+    assert table.loc["mnist-head-itq", "what it runs"] == "candidates/mnist_x head itq"
+    assert table.loc["itq", "what it runs"] == "ITQ on pixels"
