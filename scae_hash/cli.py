@@ -434,5 +434,6 @@ def run() -> NoReturn:
         exit_without_finalizing(code)
     sys.exit(code)
 
+
 if __name__ == "__main__":
     run()

@@ -69,7 +69,6 @@ class StopOnInterrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-
 def exit_without_finalizing(code: int = 130) -> NoReturn:
     """Exit after an interrupt without finalizing the interpreter.
 

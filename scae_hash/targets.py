@@ -22,6 +22,10 @@ def targets_table(frame: pd.DataFrame, targets: dict, method: str = "scae") -> p
     the N where its precision@N (mean curve over seeds) is below the reference's."""
     reference, bits = targets["reference"], int(targets["bits"])
     rows = main_rows(frame)
+
+    def mean_map(runs: pd.DataFrame, n_bits: int) -> float:
+        return runs[runs["bits"] == n_bits]["map"].mean()
+
     table = {}
     for dataset, target in targets["map"].items():
         ours = rows[(rows["method"] == method) & (rows["dataset"] == dataset)]
@@ -29,7 +33,6 @@ def targets_table(frame: pd.DataFrame, targets: dict, method: str = "scae") -> p
         at_bits = ours[ours["bits"] == bits]["map"]
         if at_bits.empty:
             continue
-        mean_map = lambda r, b: r[r["bits"] == b]["map"].mean()  # noqa: E731
         above = [b for b in targets["above_reference_at_bits"] if mean_map(ours, b) > mean_map(theirs, b)]
         table[dataset] = {
             f"target mAP @{bits}": f"{target:.2f}",
