@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from scae_hash.errors import ConfigError
 from scae_hash.hashers.base import Hasher
+from scae_hash.hashers.manifold import ManifoldHasher
 from scae_hash.hashers.shallow import ITQ, LSH, PCAH, SpectralHashing
 
-BASELINES: dict[str, type[Hasher]] = {cls.name: cls for cls in (LSH, PCAH, ITQ, SpectralHashing)}
+BASELINES: dict[str, type[Hasher]] = {cls.name: cls for cls in (LSH, PCAH, ITQ, SpectralHashing, ManifoldHasher)}
 
 
 def make_baseline(method: str, n_bits: int, seed: int = 0, **hyperparameters) -> Hasher:
@@ -19,4 +20,4 @@ def make_baseline(method: str, n_bits: int, seed: int = 0, **hyperparameters) ->
     return cls(n_bits, seed, **hyperparameters)
 
 
-__all__ = ["BASELINES", "Hasher", "ITQ", "LSH", "PCAH", "SpectralHashing", "make_baseline"]
+__all__ = ["BASELINES", "Hasher", "ITQ", "LSH", "ManifoldHasher", "PCAH", "SpectralHashing", "make_baseline"]
