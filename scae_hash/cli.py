@@ -213,15 +213,23 @@ def run_baseline_command(args: argparse.Namespace) -> list[dict]:
 
 
 def run_train_command(args: argparse.Namespace) -> list[dict]:
-    from scae_hash.config import load_config
+    from scae_hash.config import config_method, load_config
 
-    config = load_config(args.config, args.set)  # a bad config is one line, before Keras loads
-    from scae_hash.hashers.scae import SCAEHasher
+    if config_method(args.config) != "scae":
+        from scae_hash.manifold.config import METHOD, load_manifold_config
+
+        if config_method(args.config) != METHOD:
+            raise ScaeHashError(f"{args.config}: unknown method {config_method(args.config)!r}; "
+                                f"train knows scae (the default) and {METHOD}")
+        config = load_manifold_config(args.config, args.set)
+    else:
+        config = load_config(args.config, args.set)  # a bad config is one line, before Keras loads
     from scae_hash.interrupt import StopOnInterrupt, interrupt_at_batch_end
 
     args.seed = config.seed if args.seed is None else args.seed
+    method_name = getattr(config, "method", "scae")
     bits_list = args.bits or list(config.bits)
-    run_name = Path(args.config).stem
+    run_name = Path(args.config).stem if method_name == "scae" else f"{method_name}-{Path(args.config).stem}"
     if args.set:  # a run with overrides must not resume or reuse another run's models
         run_name += "-" + hashlib.sha1("\n".join(args.set).encode()).hexdigest()[:8]
     # never resume a full run from a smoke run
@@ -230,6 +238,13 @@ def run_train_command(args: argparse.Namespace) -> list[dict]:
 
     def make(method: str, bits: int):
         callbacks = [StopOnInterrupt()]
+        if method_name != "scae":
+            from scae_hash.hashers.scae_manifold import SCAEManifoldHasher
+
+            return SCAEManifoldHasher(bits, args.seed, config=config, run_dir=run_dir, resume=args.resume,
+                                      progress=not args.quiet, callbacks=callbacks)
+        from scae_hash.hashers.scae import SCAEHasher
+
         if args.validate_each_epoch:
             from scae_hash.data import load_dataset
             from scae_hash.validation import ValidationCurve
@@ -240,7 +255,7 @@ def run_train_command(args: argparse.Namespace) -> list[dict]:
                           progress=not args.quiet, callbacks=callbacks)
 
     with interrupt_at_batch_end():
-        return run_protocol_grid(args, [config.dataset], [("scae", bits) for bits in bits_list], make=make,
+        return run_protocol_grid(args, [config.dataset], [(method_name, bits) for bits in bits_list], make=make,
                                  results_file="scae.csv", config=config.to_dict(), subset=args.subset,
                                  variant=run_name)
 

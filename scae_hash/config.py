@@ -193,11 +193,33 @@ class SCAEConfig:
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> SCAEConfig:
     """Read a YAML config (following ``extends``), apply ``key.path=value`` overrides, validate."""
+    mapping = read_mapping(path, overrides)
+    if mapping.get("method", "scae") != "scae":
+        raise ConfigError(f"{path}: a config of method {mapping['method']!r}, not of the thesis' SCAE-hash")
+    mapping.pop("method", None)
+    return SCAEConfig.from_dict(mapping, source=str(path))
+
+
+def read_mapping(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """A config file as a plain mapping: ``extends`` followed, overrides applied, not validated."""
     path = Path(path)
     mapping = _read_with_bases(path, seen=())
     for override in overrides or []:
         _apply_override(mapping, override, str(path))
-    return SCAEConfig.from_dict(mapping, source=str(path))
+    return mapping
+
+
+def config_method(path: str | Path) -> str:
+    """The method a config file trains: its ``method`` key, ``scae`` (SCAE-hash) when absent."""
+    method = read_mapping(path).get("method", "scae")
+    if not isinstance(method, str):
+        raise ConfigError(f"{path}: 'method' must be a name, got {method!r}")
+    return method
+
+
+def build_section(cls: type, mapping: Any, source: str) -> Any:
+    """A config dataclass from a mapping, every problem one ConfigError line (for other methods' configs)."""
+    return _build(cls, mapping, source, prefix="")
 
 
 def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from scae_hash.hashers.shallow import PCA_SOLVERS, _flatten
 from scae_hash.manifold.binarize import FourierITQ
 from scae_hash.manifold.embedding import UmapSettings, check_graph_input, fit_layout
 from scae_hash.manifold.extension import KnnExtension
+from scae_hash.manifold.graph_vectors import fit_pca, project
 
 
 def default_cache_dir() -> Path:
@@ -50,15 +51,10 @@ class ManifoldHasher(Hasher):
         self.progress = progress
 
     def fit(self, x: np.ndarray) -> "ManifoldHasher":
-        from sklearn.decomposition import PCA
-
         flat = _flatten(x)
         check_graph_input(flat, self.n_neighbors, self.name)
-        self.mean_ = flat.mean(axis=0)
-        dim = min(self.pca_dim, *flat.shape)
-        pca = PCA(dim, svd_solver=self.pca_solver, random_state=self.seed).fit(flat - self.mean_)
-        self.components_ = pca.components_.T.astype(np.float32)
-        self.anchors_ = self._project(flat)
+        self.mean_, self.components_ = fit_pca(flat, self.pca_dim, self.seed, self.pca_solver)
+        self.anchors_ = project(flat, self.mean_, self.components_)
         settings = UmapSettings(self.n_components, self.n_neighbors, self.min_dist, self.seed)
         self.anchor_embedding_ = fit_layout(self.anchors_, settings, cache_dir=self.cache_dir,
                                             progress=self.progress).embedding
@@ -66,15 +62,12 @@ class ManifoldHasher(Hasher):
         self.binarizer_ = FourierITQ(self.n_bits, self.seed, self.n_features).fit(self.anchor_embedding_)
         return self
 
-    def _project(self, flat: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray((flat - self.mean_) @ self.components_, dtype=np.float32)
-
     def features(self, x: np.ndarray) -> np.ndarray:
         """The embedding of each image (continuous; for re-ranking and the features row)."""
         extension = getattr(self, "extension_", None)
         if extension is None:
             extension = self.extension_ = KnnExtension(self.anchors_, self.anchor_embedding_, int(self.neighbours_[0]))
-        return extension(self._project(_flatten(x)))
+        return extension(project(_flatten(x), self.mean_, self.components_))
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         return self.binarizer_.bits(self.features(x))
