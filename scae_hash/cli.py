@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"one or more of: {', '.join(DATASETS)}, or the path of your own image folder "
                           "or zip laid out as <split>/<class>/<image>")
     add_run_options(baseline, [16, 32, 48, 64])
+    baseline.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                          help="a hyper-parameter of the method's constructor, e.g. --set n_components=10 for imh "
+                          "(repeatable; for validation runs)")
     baseline.set_defaults(handler=run_baseline_command)
 
     train = commands.add_parser("train", help="pretrain and fine-tune the SCAE hasher from a YAML config",
@@ -208,8 +211,26 @@ def run_baseline_command(args: argparse.Namespace) -> list[dict]:
 
     runs = [(method, bits) for method in args.method for bits in args.bits]
     args.seed = 0 if args.seed is None else args.seed
-    return run_protocol_grid(args, args.dataset, runs, make=lambda method, bits: make_baseline(method, bits, args.seed),
-                             results_file="baselines.csv")
+    hyperparameters = baseline_hyperparameters(args.set)
+    for method in args.method:  # a misspelt name is one line, before any data loads
+        make_baseline(method, args.bits[0], args.seed, **hyperparameters)
+    variant = "-".join(args.set)
+    return run_protocol_grid(args, args.dataset, runs,
+                             make=lambda method, bits: make_baseline(method, bits, args.seed, **hyperparameters),
+                             results_file="baselines.csv", variant=variant)
+
+
+def baseline_hyperparameters(settings: list[str]) -> dict:
+    """``NAME=VALUE`` pairs (values read as YAML scalars) for a baseline's constructor."""
+    import yaml
+
+    parsed = {}
+    for setting in settings:
+        name, sep, value = setting.partition("=")
+        if not sep or not name.isidentifier():
+            raise ScaeHashError(f"--set {setting!r}: expected NAME=VALUE")
+        parsed[name] = yaml.safe_load(value)
+    return parsed
 
 
 def run_train_command(args: argparse.Namespace) -> list[dict]:

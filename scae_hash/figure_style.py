@@ -9,8 +9,11 @@ import matplotlib
 OKABE_ITO = {"orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
              "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000"}
 METHOD_COLOURS = {"scae": OKABE_ITO["vermillion"], "scae-features": OKABE_ITO["purple"], "itq": OKABE_ITO["blue"],
-                  "lsh": OKABE_ITO["orange"], "pcah": OKABE_ITO["green"], "sh": OKABE_ITO["sky_blue"]}
-METHOD_MARKERS = {"scae": "D", "scae-features": "X", "itq": "o", "lsh": "s", "pcah": "^", "sh": "v"}
+                  "lsh": OKABE_ITO["orange"], "pcah": OKABE_ITO["green"], "sh": OKABE_ITO["sky_blue"],
+                  "imh": OKABE_ITO["black"], "imh-features": OKABE_ITO["black"],
+                  "scae-manifold": OKABE_ITO["yellow"], "scae-manifold-features": OKABE_ITO["yellow"]}
+METHOD_MARKERS = {"scae": "D", "scae-features": "X", "itq": "o", "lsh": "s", "pcah": "^", "sh": "v",
+                  "imh": "P", "imh-features": "*", "scae-manifold": "h", "scae-manifold-features": "H"}
 OTHER_COLOURS = [OKABE_ITO[name] for name in ("black", "orange", "green", "sky_blue", "purple", "blue")]
 # Tol's "muted" scheme (nine colours) plus black: ten classes on the 2-D maps.
 CLASS_COLOURS = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255",

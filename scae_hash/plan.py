@@ -226,9 +226,7 @@ def _expand(part: str, kind: Kind, grid: dict[str, Any], path: Path) -> list[Cel
         values = dict(zip(axes, combination))
         config = None
         if "config" in values:
-            from scae_hash.config import load_config
-
-            loaded = load_config(values["config"])
+            loaded = load_method_config(values["config"])
             config = loaded.to_dict()
             values.setdefault("dataset", loaded.dataset)
             values.setdefault("variant", Path(values["config"]).stem)
@@ -336,7 +334,7 @@ def _stale_reason(cell: Cell, row: dict, code: "CodeVersions") -> str:
             recorded = json.loads(row["config"])
         except (TypeError, ValueError):
             return "its config is not readable JSON"
-        recorded = _with_defaults(recorded, _config_defaults())
+        recorded = _with_defaults(recorded, _config_defaults(cell.config.get("method", "scae")))
         if recorded != cell.config:
             return "config differs: " + ", ".join(_differences(recorded, cell.config)[:3])
     if not cell.kind.depends or not _has(row, "commit"):
@@ -353,10 +351,25 @@ def _stale_reason(cell: Cell, row: dict, code: "CodeVersions") -> str:
     return ""
 
 
-def _config_defaults() -> dict:
+def load_method_config(path: str | Path):
+    """A cell's config, of the thesis' SCAE-hash or of another method, by its ``method`` key."""
+    from scae_hash.config import config_method, load_config
+
+    if config_method(path) == "scae":
+        return load_config(path)
+    from scae_hash.manifold.config import load_manifold_config
+
+    return load_manifold_config(path)
+
+
+def _config_defaults(method: str = "scae") -> dict:
     from scae_hash.config import SCAEConfig
 
-    return SCAEConfig().to_dict()
+    if method == "scae":
+        return SCAEConfig().to_dict()
+    from scae_hash.manifold.config import ManifoldConfig
+
+    return ManifoldConfig().to_dict()
 
 
 def _with_defaults(recorded: Any, defaults: Any) -> Any:

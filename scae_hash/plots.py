@@ -16,7 +16,9 @@ from scae_hash.figure_style import apply_style, method_style  # noqa: E402
 apply_style()
 
 METHOD_LABELS = {"lsh": "LSH", "pcah": "PCAH", "itq": "ITQ", "sh": "SH", "scae": "SCAE-hash",
-                 "scae-features": "SCAE features (float, cosine)"}
+                 "scae-features": "SCAE features (float, cosine)", "imh": "IMH (UMAP manifold)",
+                 "imh-features": "IMH embedding (float, cosine)", "scae-manifold": "SCAE-manifold",
+                 "scae-manifold-features": "SCAE-manifold layout (float, cosine)"}
 DATASET_LABELS = {"mnist": "MNIST", "fashion": "Fashion-MNIST", "cifar10": "CIFAR-10 (JPEG copy)"}
 
 

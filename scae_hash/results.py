@@ -147,7 +147,9 @@ def load_curves(rows: pd.DataFrame) -> list[dict]:
 def main_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows of the main comparison: trained on the full training set, baselines and SCAE
     runs of a data set's own config."""
-    own_config = (frame["variant"] == "") | (frame["variant"] == frame["dataset"])
+    base_method = frame["method"].astype(str).str.removesuffix("-features")
+    own_config = ((frame["variant"] == "") | (frame["variant"] == frame["dataset"])
+                  | (frame["variant"] == base_method + "-" + frame["dataset"]))  # e.g. scae-manifold-mnist
     # validation rows (results/validation.csv) choose configs; they never enter a thesis table
     test_split = frame["split"].fillna("test") != "validation" if "split" in frame else True
     return frame[own_config & (frame["protocol"] == frame["dataset"]) & test_split]
@@ -187,12 +189,17 @@ def summary_table(frame: pd.DataFrame, metric: str, dataset: str) -> pd.DataFram
     return _mean_std_cells(rows[rows["dataset"] == dataset], "method", metric)
 
 
+VALIDATED_METHODS = ["scae", "itq", "imh", "scae-manifold"]
+PIXEL_BASELINES = {"itq": "ITQ on pixels", "imh": "IMH on pixels"}
+
+
 def validation_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Every validation run (the latest row of each): what it changes against its config, read
     from the command that made it, its mAP, and its commit (``-dirty``: uncommitted code)."""
-    rows = frame[(frame["split"] == "validation") & frame["method"].isin(["scae", "itq"])]
-    features = frame[(frame["split"] == "validation") & (frame["method"] == "scae-features")]
-    feature_map = features.set_index(["variant", "dataset", "bits", "seed"])["map"]
+    rows = frame[(frame["split"] == "validation") & frame["method"].isin(VALIDATED_METHODS)]
+    features = frame[(frame["split"] == "validation") & frame["method"].isin([f"{m}-features" for m in VALIDATED_METHODS])]
+    features = features.assign(method=features["method"].str.removesuffix("-features"))
+    feature_map = features.set_index(["method", "variant", "dataset", "bits", "seed"])["map"]
     table = pd.DataFrame({
         "data set": rows["dataset"],
         "run": [variant or method for variant, method in zip(rows["variant"], rows["method"])],
@@ -201,7 +208,7 @@ def validation_table(frame: pd.DataFrame) -> pd.DataFrame:
         "seed": rows["seed"].astype(int).astype(str),
         "mAP": rows["map"].map("{:.4f}".format),
         "features mAP": [f"{feature_map[key]:.4f}" if key in feature_map.index else "–"
-                         for key in zip(rows["variant"], rows["dataset"], rows["bits"], rows["seed"])],
+                         for key in zip(rows["method"], rows["variant"], rows["dataset"], rows["bits"], rows["seed"])],
         "commit": rows["commit"].astype(str).map(lambda c: c[:7] + ("-dirty" if c.endswith("-dirty") else "")),
     })
     return table.sort_values(["data set", "run", "seed"]).set_index("data set")
@@ -209,12 +216,12 @@ def validation_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _what_runs(row: pd.Series) -> str:
     """'<config stem> [head <kind>] [--set ...]' from a row's command; ITQ on pixels for ITQ."""
-    if row["method"] == "itq":
-        return "ITQ on pixels"
     words = shlex.split(str(row["command"]))
+    sets = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--set"]
+    if row["method"] in PIXEL_BASELINES:
+        return " ".join([PIXEL_BASELINES[row["method"]], *sets])
     config = next((Path(words[i + 1]).with_suffix("").as_posix().removeprefix("experiments/configs/")
                    for i, word in enumerate(words[:-1]) if word == "--config"), "?")
-    sets = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--set"]
     head = row["variant"].rsplit("-head-", 1)[1] if "-head-" in row["variant"] else ""
     return " ".join([config, *([f"head {head}"] if head else []), *sets])
 

@@ -23,3 +23,10 @@ def real_data_dir() -> Path:
     if not (REAL_DATA / "mnist").is_dir():
         pytest.skip(f"real data not found at {REAL_DATA} (set SCAE_HASH_DATA to the shared data)")
     return REAL_DATA
+
+
+@pytest.fixture(autouse=True)
+def private_umap_cache(monkeypatch, tmp_path_factory):
+    """UMAP layouts fitted by tests go to a temporary cache, never the user's (and a test's
+    second fit really refits unless it shares the folder on purpose)."""
+    monkeypatch.setenv("SCAE_HASH_UMAP_CACHE", str(tmp_path_factory.mktemp("umap-cache")))

@@ -17,7 +17,10 @@ def make_baseline(method: str, n_bits: int, seed: int = 0, **hyperparameters) ->
         cls = BASELINES[method]
     except KeyError:
         raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(BASELINES)}") from None
-    return cls(n_bits, seed, **hyperparameters)
+    try:
+        return cls(n_bits, seed, **hyperparameters)
+    except TypeError as error:  # an unknown or misspelt hyper-parameter
+        raise ConfigError(f"{method}: {str(error).split('() ', 1)[-1]}") from None
 
 
 __all__ = ["BASELINES", "Hasher", "ITQ", "LSH", "ManifoldHasher", "PCAH", "SpectralHashing", "make_baseline"]

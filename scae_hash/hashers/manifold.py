@@ -14,6 +14,7 @@ results/validation.csv; experiments/configs/imh.yaml names them).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +23,23 @@ from scae_hash.errors import DataError
 from scae_hash.hashers.base import Hasher
 from scae_hash.hashers.shallow import PCA_SOLVERS, _flatten
 from scae_hash.manifold.binarize import FourierITQ
-from scae_hash.manifold.embedding import UmapSettings, check_graph_input, fit_layout
+from scae_hash.manifold.embedding import UmapSettings, check_graph_input, fit_layout, fit_umap
 from scae_hash.manifold.extension import KnnExtension
 from scae_hash.manifold.graph_vectors import fit_pca, project
 
 
 def default_cache_dir() -> Path:
+    """$SCAE_HASH_UMAP_CACHE, else ``umap/`` in the data cache (~/.cache/scae-hash)."""
+    if os.environ.get("SCAE_HASH_UMAP_CACHE"):
+        return Path(os.environ["SCAE_HASH_UMAP_CACHE"])
     from scae_hash.data import default_cache_dir as data_cache
 
     return data_cache() / "umap"
+
+
+#: How new images reach the embedding: through their nearest training images (IMH's inductive
+#: extension; arrays only, so an index can hold it), or UMAP's own ``transform`` (for comparison).
+EXTENSIONS = ("knn", "umap")
 
 
 class ManifoldHasher(Hasher):
@@ -41,12 +50,16 @@ class ManifoldHasher(Hasher):
 
     def __init__(self, n_bits: int, seed: int = 0, *, pca_dim: int = 50, n_components: int = 16,
                  n_neighbors: int = 15, min_dist: float = 0.0, n_features: int = 1024,
-                 pca_solver: str = "covariance_eigh", cache_dir: Path | None = None, progress: bool = False) -> None:
+                 extension: str = "knn", pca_solver: str = "covariance_eigh", cache_dir: Path | None = None,
+                 progress: bool = False) -> None:
         super().__init__(n_bits, seed)
         if pca_solver not in PCA_SOLVERS:
             raise DataError(f"unknown PCA solver {pca_solver!r}; choose one of {', '.join(PCA_SOLVERS)}")
         self.pca_dim, self.n_components, self.n_neighbors = pca_dim, n_components, n_neighbors
+        if extension not in EXTENSIONS:
+            raise DataError(f"unknown extension {extension!r}; choose one of {', '.join(EXTENSIONS)}")
         self.min_dist, self.n_features, self.pca_solver = min_dist, n_features, pca_solver
+        self.extension = extension
         self.cache_dir = default_cache_dir() if cache_dir is None else cache_dir
         self.progress = progress
 
@@ -56,14 +69,20 @@ class ManifoldHasher(Hasher):
         self.mean_, self.components_ = fit_pca(flat, self.pca_dim, self.seed, self.pca_solver)
         self.anchors_ = project(flat, self.mean_, self.components_)
         settings = UmapSettings(self.n_components, self.n_neighbors, self.min_dist, self.seed)
-        self.anchor_embedding_ = fit_layout(self.anchors_, settings, cache_dir=self.cache_dir,
-                                            progress=self.progress).embedding
+        if self.extension == "umap":  # UMAP's own transform for new images: a comparison, not savable
+            layout, self.umap_model = fit_umap(self.anchors_, settings, self.progress)
+        else:
+            layout = fit_layout(self.anchors_, settings, cache_dir=self.cache_dir, progress=self.progress)
+        self.anchor_embedding_ = layout.embedding
         self.neighbours_ = np.array([self.n_neighbors], dtype=np.int32)
         self.binarizer_ = FourierITQ(self.n_bits, self.seed, self.n_features).fit(self.anchor_embedding_)
         return self
 
     def features(self, x: np.ndarray) -> np.ndarray:
         """The embedding of each image (continuous; for re-ranking and the features row)."""
+        if self.extension == "umap":
+            return np.asarray(self.umap_model.transform(project(_flatten(x), self.mean_, self.components_)),
+                              dtype=np.float32)
         extension = getattr(self, "extension_", None)
         if extension is None:
             extension = self.extension_ = KnnExtension(self.anchors_, self.anchor_embedding_, int(self.neighbours_[0]))

@@ -68,7 +68,7 @@ def fit_layout(vectors: np.ndarray, settings: UmapSettings, *, cache_dir: Path |
                                   float(saved["a"]), float(saved["b"]))
             except (OSError, KeyError, ValueError):
                 pass  # a damaged cache entry is refitted and replaced
-    layout = _fit(vectors, settings, progress)
+    layout, _ = fit_umap(vectors, settings, progress)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(cache_file) as temporary:
@@ -78,7 +78,8 @@ def fit_layout(vectors: np.ndarray, settings: UmapSettings, *, cache_dir: Path |
     return layout
 
 
-def _fit(vectors: np.ndarray, settings: UmapSettings, progress: bool) -> Layout:
+def fit_umap(vectors: np.ndarray, settings: UmapSettings, progress: bool = False):
+    """(Layout, the fitted ``umap.UMAP``): uncached, for a caller that needs UMAP's own ``transform``."""
     import warnings
 
     with warnings.catch_warnings():
@@ -89,8 +90,9 @@ def _fit(vectors: np.ndarray, settings: UmapSettings, progress: bool) -> Layout:
                             min_dist=settings.min_dist, random_state=settings.seed, verbose=progress)
         embedding = reducer.fit_transform(vectors)
     graph = reducer.graph_.tocoo()
-    return Layout(np.asarray(embedding, dtype=np.float32), graph.row.astype(np.int32), graph.col.astype(np.int32),
-                  graph.data.astype(np.float32), float(reducer._a), float(reducer._b))
+    layout = Layout(np.asarray(embedding, dtype=np.float32), graph.row.astype(np.int32), graph.col.astype(np.int32),
+                    graph.data.astype(np.float32), float(reducer._a), float(reducer._b))
+    return layout, reducer
 
 
 def _cache_key(vectors: np.ndarray, settings: UmapSettings) -> str:
