@@ -1,5 +1,5 @@
 """`scae-hash reproduce` on tiny plans: parsing, done/stale/missing, dry run, kill -9 and resume,
---check, README tables. The cells are tests/fake_cell.py: real processes that append real rows."""
+--check, the tables of README and docs/. The cells are tests/fake_cell.py: real processes that append real rows."""
 
 import io
 import json
@@ -17,7 +17,7 @@ import yaml
 
 from scae_hash.errors import ConfigError
 from scae_hash.plan import CodeVersions, cell_states, load_plan, semantic_digest
-from scae_hash.reproduce import ReproduceError, check_cells, insert_readme_tables, print_plan, reproduce_command
+from scae_hash.reproduce import ReproduceError, check_cells, insert_tables, print_plan, reproduce_command
 from scae_hash.results import REPO_ROOT, append_rows, git_commit
 
 FAKE_CELL = Path(__file__).with_name("fake_cell.py")
@@ -237,18 +237,20 @@ def test_readme_tables_are_inserted_between_markers_idempotently(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# T\n\n<!-- results:map -->\nold typed numbers\n<!-- /results -->\n\n"
                       "<!-- results:absent -->\n<!-- /results -->\nend\n")
-    assert insert_readme_tables(readme, tables) == ["map", "absent"]
+    assert insert_tables(readme, tables) == ["map", "absent"]
     once = readme.read_text()
     assert "| itq | 0.45 |\n<!-- /results -->" in once and "old typed" not in once
     assert "*No table yet:" in once and once.endswith("<!-- /results -->\nend\n")
-    insert_readme_tables(readme, tables)
+    insert_tables(readme, tables)
     assert readme.read_text() == once
 
 
-def test_reproduce_runs_the_missing_cells_then_outputs_and_readme(tmp_path, monkeypatch):
+def test_reproduce_runs_the_missing_cells_then_outputs_then_fills_readme_and_docs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tables").mkdir()
     (tmp_path / "README.md").write_text("<!-- results:done -->\n<!-- /results -->\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "account.md").write_text("# A\n\n<!-- results:done -->\nstale\n<!-- /results -->\n")
     make_table = f"python -c \"open('tables/done.md', 'w').write('rows: ' + open('results/fake.csv').read())\""
     plan = write_plan(tmp_path, {"dataset": "mnist", "bits": [16, 32]}, readme="README.md", outputs=[make_table],
                       summary=["map"])
@@ -256,6 +258,8 @@ def test_reproduce_runs_the_missing_cells_then_outputs_and_readme(tmp_path, monk
     reproduce_command(args)
     assert fake_rows(tmp_path / "results") == [("mnist", 16), ("mnist", 32)]
     assert "rows: method,variant,dataset" in (tmp_path / "README.md").read_text()
+    assert (tmp_path / "docs" / "account.md").read_text() == "# A\n\n<!-- results:done -->\n" + \
+        (tmp_path / "tables" / "done.md").read_text().strip() + "\n<!-- /results -->\n"
     reproduce_command(args)  # nothing left to run
     assert fake_rows(tmp_path / "results") == [("mnist", 16), ("mnist", 32)]
 
