@@ -200,17 +200,24 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> SCAECon
     return SCAEConfig.from_dict(mapping, source=str(path))
 
 
-def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+def read_yaml_mapping(path: Path, what: str = "config file") -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (configs, plans, targets): a missing file, bad
+    YAML or another top level is one ConfigError line naming the file, never a traceback."""
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    if path.resolve() in seen:
-        raise ConfigError(f"{path}: 'extends' forms a cycle")
+        raise ConfigError(f"{what} not found: {path}")
     try:
         mapping = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(mapping, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return mapping
+
+
+def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'extends' forms a cycle")
+    mapping = read_yaml_mapping(path)
     base = mapping.pop("extends", None)
     if base is None:
         return mapping

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from scae_hash.atomic import locked, write_text
 from scae_hash.errors import ScaeHashError
-from scae_hash.plan import Cell, CellState, Plan, cell_states, load_plan, read_rows
+from scae_hash.plan import Cell, CellState, Plan, cell_states, load_plan, read_rows, row_key
 
 QUICK_PLAN = "experiments/plan_quick.yaml"
 TABLE_MARKER = re.compile(r"(<!-- results:([\w.-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
@@ -147,9 +147,9 @@ def check_cells(plan: Plan, names: list[str], tolerance: float, *, env: dict, st
         print(f"check {cell.name}: {' '.join(command)}", file=sys.stderr, flush=True)
         code = _run(command, env)
         seconds = time.perf_counter() - started
-        fresh = {_row_key(row): row for row in read_rows(results_dir, cell.kind.results)}
+        fresh = {row_key(row): row for row in read_rows(results_dir, cell.kind.results)}
         for old in reported[cell.name].rows:
-            new = fresh.get(_row_key(old))
+            new = fresh.get(row_key(old))
             label = cell.name + ("" if len(cell.expected_rows) == 1 else f" [{old['method']}]")
             if code != 0 or new is None:
                 bad.append(label)
@@ -175,12 +175,6 @@ def check_cells(plan: Plan, names: list[str], tolerance: float, *, env: dict, st
         raise ReproduceError(f"{len(bad)} of {len(lines)} checked rows outside ±{tolerance:g} mAP or failed: "
                              f"{', '.join(bad)}")
     shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _row_key(row: dict) -> tuple:
-    from scae_hash.plan import RUN_KEYS
-
-    return tuple(row[key] for key in RUN_KEYS)
 
 
 def print_summary(plan: Plan, cells: list[Cell], stream=None) -> None:

@@ -62,7 +62,7 @@ def test_plan_expands_grids_into_named_cells(tmp_path, monkeypatch):
     assert listed.dataset == "fashion" and listed.config["dataset"] == "fashion"  # read from the config
     assert [row["method"] for row in listed.expected_rows] == ["a", "b"]
     assert listed.expected_rows[0] == {"method": "a", "variant": "tiny", "dataset": "fashion", "protocol": "fashion",
-                                       "bits": 32, "seed": 1, "split_seed": 0}
+                                       "bits": 32, "seed": 1, "split_seed": 0, "split": "test"}
     command = plan.cells[0].command("PY", results_dir=Path("R"), run_dir=Path("U"), figures_dir=Path("F"))
     assert command[:2] == ["PY", "x"] and command[command.index("--results-dir") + 1] == "R"
     assert [c.name for c in plan.select(["cifar10"])] == ["fake/cifar10/16/seed0", "fake/cifar10/64/seed0"]
@@ -107,9 +107,10 @@ def test_done_stale_missing_from_rows(tmp_path, monkeypatch):
     other = json.dumps({**plan.cells[-1].config, "bits": [99]}, sort_keys=True)
     append_rows([fake_row("mnist", 16, fit_seconds=100.0), fake_row("mnist", 32, map=0.1), fake_row("mnist", 32),
                  fake_row("mnist", 16, variant="tiny", config=config),
-                 fake_row("mnist", 64, variant="tiny", config=other)], tmp_path / "results" / "fake.csv")
+                 fake_row("mnist", 64, variant="tiny", config=other),
+                 fake_row("mnist", 48, split="validation")], tmp_path / "results" / "fake.csv")
     states = {state.cell.name: state for state in cell_states(plan.cells, plan.results_dir)}
-    assert {name: state.status for name, state in states.items()} == {
+    assert {name: state.status for name, state in states.items()} == {  # a validation row is no cell's row
         "fake/mnist/16/seed0": "done", "fake/mnist/32/seed0": "done", "fake/mnist/48/seed0": "missing",
         "cfg/tiny/16": "done", "cfg/tiny/64": "stale"}
     assert states["fake/mnist/32/seed0"].rows[0]["map"] == 0.5  # the latest row of a run counts
