@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
+from scae_hash.checks import read_yaml_mapping
 from scae_hash.constants import IMAGE_SHAPES, MAX_BITS, MIN_BITS
 from scae_hash.errors import ConfigError
 
@@ -198,20 +199,6 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> SCAECon
     for override in overrides or []:
         _apply_override(mapping, override, str(path))
     return SCAEConfig.from_dict(mapping, source=str(path))
-
-
-def read_yaml_mapping(path: Path, what: str = "config file") -> dict[str, Any]:
-    """A YAML file whose top level is a mapping (configs, plans, targets): a missing file, bad
-    YAML or another top level is one ConfigError line naming the file, never a traceback."""
-    if not path.is_file():
-        raise ConfigError(f"{what} not found: {path}")
-    try:
-        mapping = yaml.safe_load(path.read_text()) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    if not isinstance(mapping, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
-    return mapping
 
 
 def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:

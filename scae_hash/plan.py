@@ -32,7 +32,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from scae_hash.config import SCAEConfig, load_config, read_yaml_mapping
+from scae_hash.checks import read_yaml_mapping
+from scae_hash.config import SCAEConfig, load_config
 from scae_hash.constants import RUN_KEYS, SPLITS
 from scae_hash.errors import ConfigError
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scae_hash.config import read_yaml_mapping
+from scae_hash.checks import read_yaml_mapping
 from scae_hash.results import load_curves, main_rows, mean_std
 
 
