@@ -3,13 +3,16 @@
 A run that fails after an hour of training because of a typo in ``--codes-out`` or a
 read-only results folder loses the hour: :func:`check_run_outputs` tries every output of a
 run (template, folders, permissions) first. :func:`load_keras_file` and
-:func:`check_neighbours` guard the model side.
+:func:`check_neighbours` guard the model side; :func:`read_yaml_mapping` the YAML files.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from scae_hash.atomic import OutputError, check_folder, check_writable
 from scae_hash.errors import ConfigError, ScaeHashError
@@ -120,3 +123,17 @@ def check_run_outputs(args: argparse.Namespace, datasets: list[str], runs: list[
         if "{dataset}" not in str(Path(args.codes_out).parent):  # else the folder is known only later
             for path in paths:
                 check_writable(path)
+
+
+def read_yaml_mapping(path: Path, what: str = "config file") -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (configs, plans, targets): a missing file, bad
+    YAML or another top level is one ConfigError line naming the file, never a traceback."""
+    if not path.is_file():
+        raise ConfigError(f"{what} not found: {path}")
+    try:
+        mapping = yaml.safe_load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return mapping

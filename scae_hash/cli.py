@@ -182,10 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=run_evaluate_command)
 
     reproduce = commands.add_parser(
-        "reproduce", help="run every reported cell that is missing or stale, then rebuild tables, figures, README",
+        "reproduce", help="run every reported cell that is missing or stale, then rebuild tables, figures, docs",
         description="Read the plan of every reported cell (experiments/plan.yaml), run each missing or stale "
         "cell in its own process (resumable: a killed run continues where it stopped), then rebuild every "
-        "table and figure and README's result tables from results/.")
+        "table and figure and the result tables of README and docs/*.md from results/.")
     reproduce.add_argument("--plan", default="experiments/plan.yaml", help="the plan file (default: %(default)s)")
     reproduce.add_argument("--only", nargs="+", metavar="PART",
                            help="only these parts (baselines, scae, ablations, comparison), data sets, "

@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 
 from scae_hash.atomic import atomic_hdf5
+from scae_hash.codes import validate_bits
 from scae_hash.errors import CodesFileError
 
 REQUIRED_ATTRS = ("method", "dataset", "protocol", "nbits", "seed", "split_seed", "commit", "created", "command")
@@ -89,10 +90,9 @@ def _validate(codes: CodesFile, path: str, *, allow_overlap: bool) -> None:
     for name in PARTS:
         part: CodeSet = getattr(codes, name)
         where = f"{path}: /{name}"
-        if part.bits.ndim != 2 or part.bits.shape[1] == 0:
-            raise CodesFileError(f"{where}/bits must be 2-D (n, nbits), got shape {part.bits.shape}")
-        if part.bits.dtype != np.uint8 or part.bits.size and part.bits.max() > 1:
-            raise CodesFileError(f"{where}/bits must be uint8 with values 0 or 1 (one bit per column)")
+        if part.bits.dtype != np.uint8:
+            raise CodesFileError(f"{where}/bits must be uint8, one bit (0 or 1) per column, got {part.bits.dtype}")
+        validate_bits(part.bits, f"{where}/bits")
         n = len(part.bits)
         for key in ("labels", "index"):
             values = getattr(part, key)

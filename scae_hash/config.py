@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
+from scae_hash.checks import read_yaml_mapping
 from scae_hash.constants import IMAGE_SHAPES, MAX_BITS, MIN_BITS
 from scae_hash.errors import ConfigError
 
@@ -223,16 +224,9 @@ def build_section(cls: type, mapping: Any, source: str) -> Any:
 
 
 def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
     if path.resolve() in seen:
         raise ConfigError(f"{path}: 'extends' forms a cycle")
-    try:
-        mapping = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    if not isinstance(mapping, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    mapping = read_yaml_mapping(path)
     base = mapping.pop("extends", None)
     if base is None:
         return mapping

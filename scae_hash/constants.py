@@ -20,6 +20,12 @@ IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
 #: from the training set (for choosing configs; their rows go to a results file of their own).
 SPLITS: tuple[str, ...] = ("test", "validation")
 
+#: What tells one run's result row from another's: the latest row of each counts (tables, the
+#: plan's cells). ``variant`` names the config a SCAE row came from (its file stem, plus a hash
+#: of any --set overrides); ``split`` tells a validation row from the test row of the same run
+#: (a row without it is a test row).
+RUN_KEYS: tuple[str, ...] = ("method", "variant", "dataset", "protocol", "bits", "seed", "split_seed", "split")
+
 #: The run whose artifacts (code samples, examples, reconstructions) the thesis figures draw:
 #: other code lengths and seeds keep only their rows and curves, so results/ stays small.
 FIGURE_BITS, FIGURE_SEED = 64, 0

@@ -61,7 +61,9 @@ def _device_kind(backend: str, devices: list[str]) -> str:
 def _replicate_uneven_batches() -> None:
     """Keras' JAX trainer shards every batch with the layout of the first one, so a last batch
     of 135 images on 2 devices fails; such a batch is placed whole on every device instead.
-    This wraps Keras' own data placement function (there is no public hook for it)."""
+    This wraps Keras' own data placement function: there is no public hook for it (a
+    ``Distribution.get_data_layout`` override would not do: the trainer reuses the first
+    batch's layout). tests/test_keras_private_apis.py checks it against the pinned Keras."""
     from jax.sharding import NamedSharding, PartitionSpec
     from keras.src.backend.jax import distribution_lib
 

@@ -5,7 +5,7 @@ A plan names **kinds** (how one cell runs: a command template, the results file 
 to, which rows it leaves, the code it depends on) and **parts** (a kind and a grid of values,
 expanded as a product into cells). Adding a kind of cell is one entry under ``kinds``: no code.
 
-A cell is *done* when the latest row of each run it leaves (``results.RUN_KEYS``) exists in its
+A cell is *done* when the latest row of each run it leaves (``constants.RUN_KEYS``) exists in its
 results file and is not stale. A row is *stale* when
 
 * its resolved config (the ``config`` JSON of the row, for kinds with ``config_in_row``; keys
@@ -32,11 +32,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from scae_hash.checks import read_yaml_mapping
+from scae_hash.config import SCAEConfig, config_method, load_config
+from scae_hash.constants import RUN_KEYS, SPLITS
 from scae_hash.errors import ConfigError
 
-RUN_KEYS = ("method", "variant", "dataset", "protocol", "bits", "seed", "split_seed")
+# A cell leaves test rows unless its kind's ``row`` names another split.
+ROW_DEFAULTS = {"split": SPLITS[0]}
 INT_KEYS = ("bits", "seed", "split_seed")
 STATUSES = ("done", "stale", "missing")
 PLAN_KEYS = {"results_dir", "run_dir", "figures_dir", "tables_dir", "readme", "split_seed", "check_tolerance",
@@ -78,7 +80,7 @@ class Cell:
     @cached_property
     def expected_rows(self) -> list[dict[str, Any]]:
         """The RUN_KEYS of every row this cell leaves (a list in ``row`` means one row each)."""
-        template = {**{key: self.values.get(key) for key in RUN_KEYS}, **self.kind.row}
+        template = {**{key: self.values.get(key, ROW_DEFAULTS.get(key)) for key in RUN_KEYS}, **self.kind.row}
         options = [[(key, item) for item in (value if isinstance(value, list) else [value])]
                    for key, value in template.items()]
         rows = []
@@ -149,14 +151,7 @@ class Plan:
 def load_plan(path: str | Path) -> Plan:
     """Read and expand a plan file; any problem is one ConfigError line naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"plan file not found: {path}")
-    try:
-        spec = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    if not isinstance(spec, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
+    spec = read_yaml_mapping(path, "plan file")
     unknown = sorted(set(spec) - PLAN_KEYS)
     if unknown:
         raise ConfigError(f"{path}: unknown key '{unknown[0]}' (known: {', '.join(sorted(PLAN_KEYS))})")
@@ -193,11 +188,8 @@ def load_plan(path: str | Path) -> Plan:
 
 def load_kinds(path: Path) -> dict[str, Any]:
     """The raw ``kinds`` mapping of a plan file."""
-    try:
-        spec = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read the kinds of {path} ({str(error).splitlines()[0]})") from None
-    if not isinstance(spec, dict) or not isinstance(spec.get("kinds"), dict):
+    spec = read_yaml_mapping(path, "plan file (kinds_from)")
+    if not isinstance(spec.get("kinds"), dict):
         raise ConfigError(f"{path}: no 'kinds' mapping to reuse")
     return spec["kinds"]
 
@@ -258,9 +250,10 @@ def _fill(template: str, values: dict[str, Any]) -> str:
 
 def _normalise(row: dict[str, Any]) -> dict[str, Any]:
     out = {key: ("" if row.get(key) is None or row.get(key) != row.get(key) else row.get(key)) for key in RUN_KEYS}
+    out["split"] = out["split"] or ROW_DEFAULTS["split"]  # rows made before the column are test rows
     for key in INT_KEYS:
         out[key] = int(out[key])
-    for key in ("method", "variant", "dataset", "protocol"):
+    for key in ("method", "variant", "dataset", "protocol", "split"):
         out[key] = str(out[key])
     return out
 
@@ -298,10 +291,10 @@ def cell_states(cells: list[Cell], results_dir: Path, code: "CodeVersions | None
     """The state of each cell from the rows now in ``results_dir``."""
     code = code or CodeVersions()
     rows_by_file = {name: read_rows(results_dir, name) for name in {cell.kind.results for cell in cells}}
-    latest = {name: {_key(row): row for row in rows} for name, rows in rows_by_file.items()}
+    latest = {name: {row_key(row): row for row in rows} for name, rows in rows_by_file.items()}
     states = []
     for cell in cells:
-        found = [latest[cell.kind.results].get(_key(expected)) for expected in cell.expected_rows]
+        found = [latest[cell.kind.results].get(row_key(expected)) for expected in cell.expected_rows]
         present = tuple(row for row in found if row is not None)
         estimate = estimate_seconds(cell, rows_by_file[cell.kind.results])
         if len(present) < len(found):
@@ -314,7 +307,8 @@ def cell_states(cells: list[Cell], results_dir: Path, code: "CodeVersions | None
     return states
 
 
-def _key(row: dict) -> tuple:
+def row_key(row: dict) -> tuple:
+    """The run a normalised row belongs to (its RUN_KEYS)."""
     return tuple(row[key] for key in RUN_KEYS)
 
 
@@ -353,8 +347,6 @@ def _stale_reason(cell: Cell, row: dict, code: "CodeVersions") -> str:
 
 def load_method_config(path: str | Path):
     """A cell's config, of the thesis' SCAE-hash or of another method, by its ``method`` key."""
-    from scae_hash.config import config_method, load_config
-
     if config_method(path) == "scae":
         return load_config(path)
     from scae_hash.manifold.config import load_manifold_config
@@ -363,8 +355,6 @@ def load_method_config(path: str | Path):
 
 
 def _config_defaults(method: str = "scae") -> dict:
-    from scae_hash.config import SCAEConfig
-
     if method == "scae":
         return SCAEConfig().to_dict()
     from scae_hash.manifold.config import ManifoldConfig

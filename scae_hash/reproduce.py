@@ -1,5 +1,5 @@
 """`scae-hash reproduce`: run every cell of the plan that is missing or stale, then rebuild the
-tables, figures and README's result tables from results/.
+tables, figures and the result tables of README and docs/*.md from results/.
 
 Each cell runs in its own process (the plain `scae-hash` command line, or a script), which
 appends its rows once, atomically and under the results file's lock, when the cell is finished;
@@ -29,10 +29,10 @@ from tqdm import tqdm
 
 from scae_hash.atomic import locked, write_text
 from scae_hash.errors import ScaeHashError
-from scae_hash.plan import Cell, CellState, Plan, cell_states, load_plan, read_rows
+from scae_hash.plan import Cell, CellState, Plan, cell_states, load_plan, read_rows, row_key
 
 QUICK_PLAN = "experiments/plan_quick.yaml"
-README_MARKER = re.compile(r"(<!-- results:([\w.-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
+TABLE_MARKER = re.compile(r"(<!-- results:([\w.-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
 
 
 class ReproduceError(ScaeHashError):
@@ -58,9 +58,10 @@ def reproduce_command(args: argparse.Namespace) -> None:
             if _run(_python(command), env) != 0:
                 failed.append(" ".join(command))
         if plan.readme is not None:
-            names = insert_readme_tables(plan.readme, plan.tables_dir)
-            if names:
-                print(f"README tables from {plan.tables_dir}/: {', '.join(names)}", file=sys.stderr)
+            for document in documents_with_tables(plan.readme):
+                names = insert_tables(document, plan.tables_dir)
+                if names:
+                    print(f"{document} tables from {plan.tables_dir}/: {', '.join(names)}", file=sys.stderr)
     if plan.summary:
         print_summary(plan, cells)
     if failed:
@@ -146,9 +147,9 @@ def check_cells(plan: Plan, names: list[str], tolerance: float, *, env: dict, st
         print(f"check {cell.name}: {' '.join(command)}", file=sys.stderr, flush=True)
         code = _run(command, env)
         seconds = time.perf_counter() - started
-        fresh = {_row_key(row): row for row in read_rows(results_dir, cell.kind.results)}
+        fresh = {row_key(row): row for row in read_rows(results_dir, cell.kind.results)}
         for old in reported[cell.name].rows:
-            new = fresh.get(_row_key(old))
+            new = fresh.get(row_key(old))
             label = cell.name + ("" if len(cell.expected_rows) == 1 else f" [{old['method']}]")
             if code != 0 or new is None:
                 bad.append(label)
@@ -174,12 +175,6 @@ def check_cells(plan: Plan, names: list[str], tolerance: float, *, env: dict, st
         raise ReproduceError(f"{len(bad)} of {len(lines)} checked rows outside ±{tolerance:g} mAP or failed: "
                              f"{', '.join(bad)}")
     shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _row_key(row: dict) -> tuple:
-    from scae_hash.plan import RUN_KEYS
-
-    return tuple(row[key] for key in RUN_KEYS)
 
 
 def print_summary(plan: Plan, cells: list[Cell], stream=None) -> None:
@@ -214,12 +209,18 @@ def _number(value) -> str:
         f"{number:.1f}" if abs(number) >= 10 else f"{number:.4f}")
 
 
-def insert_readme_tables(readme: Path, tables_dir: Path) -> list[str]:
+def documents_with_tables(readme: Path) -> list[Path]:
+    """The plan's README and every Markdown page of the docs/ folder beside it: each may hold
+    inserted tables, so a moved section keeps getting its numbers from results/."""
+    return [readme, *sorted((readme.parent / "docs").glob("*.md"))]
+
+
+def insert_tables(document: Path, tables_dir: Path) -> list[str]:
     """Replace the text between `<!-- results:NAME -->` and `<!-- /results -->` with
     `tables_dir/NAME.md`; returns the names filled in. Running it twice changes nothing."""
-    if not readme.is_file():
+    if not document.is_file():
         return []
-    text = readme.read_text(encoding="utf-8")
+    text = document.read_text(encoding="utf-8")
     names = []
 
     def fill(match: re.Match) -> str:
@@ -231,9 +232,9 @@ def insert_readme_tables(readme: Path, tables_dir: Path) -> list[str]:
             body = f"*No table yet: `scae-hash reproduce` writes {table.as_posix()}.*"
         return f"{match[1]}{body}\n{match[4]}"
 
-    updated = README_MARKER.sub(fill, text)
+    updated = TABLE_MARKER.sub(fill, text)
     if updated != text:
-        write_text(readme, updated)
+        write_text(document, updated)
     return names
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scae_hash.atomic import atomic_write, locked, write_text
+from scae_hash.constants import RUN_KEYS
 from scae_hash.devices import describe_devices
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -121,10 +122,7 @@ def save_curves(path: str | os.PathLike, metrics, row: dict) -> Path:
     return write_text(path, json.dumps(payload, default=float) + "\n")
 
 
-# `variant` names the config a SCAE row came from (its file stem, plus a hash of any --set
-# overrides): the data-set configs make the main tables, the others (ablations) their own.
-# `split` tells a validation row (results/validation.csv) from the test row of the same run.
-RUN_KEYS = ["method", "variant", "dataset", "protocol", "bits", "seed", "split_seed", "split"]
+# The data-set configs' `variant`s make the main tables, the others (ablations) their own.
 
 
 def read_results(paths: list[str | os.PathLike]) -> pd.DataFrame:
@@ -135,7 +133,7 @@ def read_results(paths: list[str | os.PathLike]) -> pd.DataFrame:
     frame = pd.concat(frames, ignore_index=True)
     frame["variant"] = frame["variant"].fillna("").astype(str) if "variant" in frame else ""
     frame["split"] = frame["split"].fillna("test").astype(str) if "split" in frame else "test"
-    return frame.drop_duplicates(subset=RUN_KEYS, keep="last").reset_index(drop=True)
+    return frame.drop_duplicates(subset=list(RUN_KEYS), keep="last").reset_index(drop=True)
 
 
 def load_curves(rows: pd.DataFrame) -> list[dict]:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from scae_hash.checks import read_yaml_mapping
 from scae_hash.results import load_curves, main_rows, mean_std
 
 
 def load_targets(path: str | Path) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+    return read_yaml_mapping(Path(path), "targets file")
 
 
 def targets_table(frame: pd.DataFrame, targets: dict) -> pd.DataFrame:

@@ -54,13 +54,15 @@ def test_missing_attributes_refused(tmp_path):
         (lambda f: f["query"].pop("bits"), "/query/bits missing"),
         (lambda f: f.pop("database"), "group /database missing"),
         (lambda f: (f["query"].pop("bits"), f["query"].create_dataset("bits", data=np.full((5, 12), 2, np.uint8))),
-         "values 0 or 1"),
+         "/query/bits must hold only the values 0 and 1"),
+        (lambda f: (f["query"].pop("bits"), f["query"].create_dataset("bits", data=np.zeros((5, 12), np.int8))),
+         "/query/bits must be uint8"),
         (lambda f: (f["query"].pop("bits"), f["query"].create_dataset("bits", data=np.zeros((5, 8), np.uint8))),
          "differ in length"),
         (lambda f: (f["database"].pop("labels"), f["database"].create_dataset("labels", data=np.zeros(3))),
          "/database/labels must be integers"),
         (lambda f: (f["query"].pop("bits"), f["query"].create_dataset("bits", data=np.zeros(5, np.uint8))),
-         "must be 2-D"),
+         "/query/bits must be a 2-D"),
     ],
 )
 def test_wrong_layout_is_one_clear_error(tmp_path, mutate, message):

@@ -123,3 +123,18 @@ def test_extends_and_overrides(tmp_path: Path):
     assert (config.loss.contrastive, config.model.scales) == (0.0, [1.0])
     with pytest.raises(ConfigError, match="key.path=value"):
         load_config(child, overrides=["loss.contrastive"])
+
+
+def test_every_yaml_file_is_a_mapping_or_one_error_line(tmp_path):
+    from scae_hash.checks import read_yaml_mapping
+
+    with pytest.raises(ConfigError, match="targets file not found: "):
+        read_yaml_mapping(tmp_path / "none.yaml", "targets file")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="list.yaml: the top level must be a mapping"):
+        read_yaml_mapping(tmp_path / "list.yaml")
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(ConfigError, match="binary.yaml: not valid YAML"):
+        read_yaml_mapping(tmp_path / "binary.yaml")
+    (tmp_path / "empty.yaml").write_text("")
+    assert read_yaml_mapping(tmp_path / "empty.yaml") == {}

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from scae_hash import plots
 from scae_hash.results import ablation_table, load_curves, read_results, summary_table, to_latex, to_markdown
@@ -35,15 +36,21 @@ def test_tables_average_seeds_and_keep_each_run_once(tmp_path):
     assert r"0.6500 $\pm$ 0.0707" in to_latex(table, "mAP")
 
 
-def test_figures_written_as_pdf_and_png(tmp_path):
+def test_figures_plot_the_mean_over_seeds_and_are_written_as_pdf_and_png(tmp_path):
     frame = read_results([saved_rows(tmp_path)])
-    written = plots.save_figure(plots.metric_vs_bits(frame, "map", "mAP"), tmp_path / "figs", "map")
-    curves = load_curves(frame)
-    written += plots.save_figure(plots.curves_at_bits(curves, 16, None, "precision_curve", "N", "P@N"),
-                                 tmp_path / "figs", "pn")
+    by_bits = plots.metric_vs_bits(frame, "map", "mAP")
+    drawn = {bars.get_label(): bars for bars in by_bits.axes[0].containers}
+    assert sorted(drawn) == ["ITQ", "SCAE-hash"]
+    for label, mean in (("ITQ", 0.45), ("SCAE-hash", 0.65)):  # seeds 0 and 1 of each method, the repeat once
+        np.testing.assert_allclose(drawn[label].lines[0].get_xydata(), [[16, mean], [32, mean]])
+        (low, high), = [segments.get_segments()[0][:, 1] for segments in drawn[label].lines[2]]
+        assert high - low == pytest.approx(2 * np.std([0.4, 0.5], ddof=1))  # ± the std over seeds
+    curves = plots.curves_at_bits(load_curves(frame), 16, None, "precision_curve", "N", "P@N")
+    assert [(line.get_label(), line.get_xydata().tolist()) for line in curves.axes[0].lines] == [
+        ("ITQ", [[1, 0.9], [2, 0.8]]), ("SCAE-hash", [[1, 0.9], [2, 0.8]])]
+    written = plots.save_figure(by_bits, tmp_path / "figs", "map") + plots.save_figure(curves, tmp_path / "figs", "pn")
     assert [p.name for p in written] == ["map.pdf", "map.png", "pn.pdf", "pn.png"]
     assert all(p.stat().st_size > 1000 for p in written)
-    assert np.isclose(frame["map"].max(), 0.7)
 
 
 def test_ablation_variants_get_their_own_table_and_stay_out_of_the_main_one(tmp_path):

@@ -1,5 +1,5 @@
 """`scae-hash reproduce` on tiny plans: parsing, done/stale/missing, dry run, kill -9 and resume,
---check, README tables. The cells are tests/fake_cell.py: real processes that append real rows."""
+--check, the tables of README and docs/. The cells are tests/fake_cell.py: real processes that append real rows."""
 
 import io
 import json
@@ -17,7 +17,7 @@ import yaml
 
 from scae_hash.errors import ConfigError
 from scae_hash.plan import CodeVersions, cell_states, load_plan, semantic_digest
-from scae_hash.reproduce import ReproduceError, check_cells, insert_readme_tables, print_plan, reproduce_command
+from scae_hash.reproduce import ReproduceError, check_cells, insert_tables, print_plan, reproduce_command
 from scae_hash.results import REPO_ROOT, append_rows, git_commit
 
 FAKE_CELL = Path(__file__).with_name("fake_cell.py")
@@ -62,7 +62,7 @@ def test_plan_expands_grids_into_named_cells(tmp_path, monkeypatch):
     assert listed.dataset == "fashion" and listed.config["dataset"] == "fashion"  # read from the config
     assert [row["method"] for row in listed.expected_rows] == ["a", "b"]
     assert listed.expected_rows[0] == {"method": "a", "variant": "tiny", "dataset": "fashion", "protocol": "fashion",
-                                       "bits": 32, "seed": 1, "split_seed": 0}
+                                       "bits": 32, "seed": 1, "split_seed": 0, "split": "test"}
     command = plan.cells[0].command("PY", results_dir=Path("R"), run_dir=Path("U"), figures_dir=Path("F"))
     assert command[:2] == ["PY", "x"] and command[command.index("--results-dir") + 1] == "R"
     assert [c.name for c in plan.select(["cifar10"])] == ["fake/cifar10/16/seed0", "fake/cifar10/64/seed0"]
@@ -107,9 +107,10 @@ def test_done_stale_missing_from_rows(tmp_path, monkeypatch):
     other = json.dumps({**plan.cells[-1].config, "bits": [99]}, sort_keys=True)
     append_rows([fake_row("mnist", 16, fit_seconds=100.0), fake_row("mnist", 32, map=0.1), fake_row("mnist", 32),
                  fake_row("mnist", 16, variant="tiny", config=config),
-                 fake_row("mnist", 64, variant="tiny", config=other)], tmp_path / "results" / "fake.csv")
+                 fake_row("mnist", 64, variant="tiny", config=other),
+                 fake_row("mnist", 48, split="validation")], tmp_path / "results" / "fake.csv")
     states = {state.cell.name: state for state in cell_states(plan.cells, plan.results_dir)}
-    assert {name: state.status for name, state in states.items()} == {
+    assert {name: state.status for name, state in states.items()} == {  # a validation row is no cell's row
         "fake/mnist/16/seed0": "done", "fake/mnist/32/seed0": "done", "fake/mnist/48/seed0": "missing",
         "cfg/tiny/16": "done", "cfg/tiny/64": "stale"}
     assert states["fake/mnist/32/seed0"].rows[0]["map"] == 0.5  # the latest row of a run counts
@@ -237,18 +238,20 @@ def test_readme_tables_are_inserted_between_markers_idempotently(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# T\n\n<!-- results:map -->\nold typed numbers\n<!-- /results -->\n\n"
                       "<!-- results:absent -->\n<!-- /results -->\nend\n")
-    assert insert_readme_tables(readme, tables) == ["map", "absent"]
+    assert insert_tables(readme, tables) == ["map", "absent"]
     once = readme.read_text()
     assert "| itq | 0.45 |\n<!-- /results -->" in once and "old typed" not in once
     assert "*No table yet:" in once and once.endswith("<!-- /results -->\nend\n")
-    insert_readme_tables(readme, tables)
+    insert_tables(readme, tables)
     assert readme.read_text() == once
 
 
-def test_reproduce_runs_the_missing_cells_then_outputs_and_readme(tmp_path, monkeypatch):
+def test_reproduce_runs_the_missing_cells_then_outputs_then_fills_readme_and_docs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tables").mkdir()
     (tmp_path / "README.md").write_text("<!-- results:done -->\n<!-- /results -->\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "account.md").write_text("# A\n\n<!-- results:done -->\nstale\n<!-- /results -->\n")
     make_table = f"python -c \"open('tables/done.md', 'w').write('rows: ' + open('results/fake.csv').read())\""
     plan = write_plan(tmp_path, {"dataset": "mnist", "bits": [16, 32]}, readme="README.md", outputs=[make_table],
                       summary=["map"])
@@ -256,6 +259,8 @@ def test_reproduce_runs_the_missing_cells_then_outputs_and_readme(tmp_path, monk
     reproduce_command(args)
     assert fake_rows(tmp_path / "results") == [("mnist", 16), ("mnist", 32)]
     assert "rows: method,variant,dataset" in (tmp_path / "README.md").read_text()
+    assert (tmp_path / "docs" / "account.md").read_text() == "# A\n\n<!-- results:done -->\n" + \
+        (tmp_path / "tables" / "done.md").read_text().strip() + "\n<!-- /results -->\n"
     reproduce_command(args)  # nothing left to run
     assert fake_rows(tmp_path / "results") == [("mnist", 16), ("mnist", 32)]
 
