@@ -160,3 +160,29 @@ def test_index_refuses_folders_without_a_graph_in_one_line(tmp_path, kind, messa
     assert done.returncode != 0
     errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and message in errors[0] and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.slow
+def test_scae_manifold_learns_the_groups_and_reuses_its_network(tmp_path):
+    """A tiny SCAE-manifold on three groups of synthetic digits: codes keep the groups far above
+    chance, and a second code length reuses the trained network instead of training again."""
+    from scae_hash.hashers.scae_manifold import SCAEManifoldHasher
+    from scae_hash.manifold.config import ManifoldConfig, load_manifold_config
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 150)
+    centres = rng.random((3, 28, 28, 1)) > 0.7
+    x = np.clip(centres[labels] * 0.9 + 0.15 * rng.standard_normal((450, 28, 28, 1)), 0, 1).astype(np.float32)
+    path = tmp_path / "tiny.yaml"
+    path.write_text("method: scae-manifold\ndataset: mnist\nmodel: {block_channels: [4, 8], fused_depths: [1, 2], "
+                    "feature_dim: 16}\npretrain: {batch_size: 64}\ngraph: {n_components: 4, pca_dim: 10}\n"
+                    "train: {epochs: 2, batch_size: 32}\n")
+    config = load_manifold_config(path)
+    assert isinstance(config, ManifoldConfig)
+    first = SCAEManifoldHasher(16, 0, config=config, run_dir=tmp_path / "run", progress=False).fit(x)
+    codes = first.encode(x)
+    metrics = evaluate_codes(codes[::10], codes, labels[::10], labels, progress=False)
+    assert metrics.summary()["map"] > 0.8  # chance is 1/3
+    second = SCAEManifoldHasher(32, 0, config=config, run_dir=tmp_path / "run", progress=False).fit(x)
+    assert not hasattr(second, "train_seconds_") and hasattr(first, "train_seconds_")
+    np.testing.assert_array_equal(first.features(x), second.features(x))
