@@ -138,6 +138,7 @@ def check_cells(plan: Plan, names: list[str], tolerance: float, *, env: dict, st
     if absent:
         raise ReproduceError(f"no reported row to check for {', '.join(absent)} in {plan.results_dir}/")
     scratch = Path(tempfile.mkdtemp(prefix="scae-hash-check-"))
+    env = {**env, "SCAE_HASH_UMAP_CACHE": str(scratch / "umap-cache")}  # refit UMAP: no cached layout counts
     lines, bad = [], []
     for cell in cells:
         results_dir = scratch / "results"
