@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -200,7 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
                            help="largest |reported - reproduced| mAP --check accepts (default: the plan's, 0.01)")
     reproduce.add_argument("--data-dir", help="data folder for every cell (default: $SCAE_HASH_DATA, then the usual places)")
     reproduce.set_defaults(handler=run_reproduce_command)
+    for sub in commands.choices.values():
+        sub.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log lines on stderr")
     return parser
+
+
+def quiet_tensorflow() -> None:
+    """TensorFlow's C++ log lines (CPU features, oneDNN, CUDA probing) say nothing about the
+    run: silenced unless --verbose, before anything imports it (a user's own setting stays)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def run_baseline_command(args: argparse.Namespace) -> list[dict]:
@@ -223,6 +232,8 @@ def run_train_command(args: argparse.Namespace) -> list[dict]:
     bits_list = args.bits or list(config.bits)
     run_name = Path(args.config).stem
     if args.set:  # a run with overrides must not resume or reuse another run's models
+        import hashlib
+
         run_name += "-" + hashlib.sha1("\n".join(args.set).encode()).hexdigest()[:8]
     # never resume a full run from a smoke run
     split_tag = "-validation" if args.split == "validation" else ""
@@ -338,8 +349,11 @@ def run_index_command(args: argparse.Namespace) -> list[dict]:
 
 
 def run_search_command(args: argparse.Namespace) -> list[dict]:
+    import os
     import time
 
+    # A few queries need no BLAS thread team, and starting one costs tens of ms on busy cores.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from scae_hash.image_search import decode_queries, find, load_index, process_seconds
     from scae_hash.images import display_path
 
@@ -416,6 +430,8 @@ def print_table(rows: list[dict], stream) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.verbose:
+        quiet_tensorflow()
     try:
         rows = args.handler(args)
     except (ScaeHashError, OSError) as err:  # OSError: the file system said no (full disk, permissions)
@@ -432,13 +448,25 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> NoReturn:
     """The ``scae-hash`` command: :func:`main`, then an exit that an interrupted run cannot
-    crash (:func:`scae_hash.interrupt.exit_without_finalizing`)."""
+    crash (:func:`exit_without_finalizing`)."""
     code = main()
     if code == 130:
-        from scae_hash.interrupt import exit_without_finalizing
-
         exit_without_finalizing(code)
     sys.exit(code)
+
+
+def exit_without_finalizing(code: int = 130) -> NoReturn:
+    """Exit after an interrupt without finalizing the interpreter.
+
+    After Ctrl-C, TensorFlow's input threads may still be running Python; finalizing the
+    interpreter under them can end in a segmentation fault instead of the exit status. What is
+    worth keeping is on disk already (every file is written atomically). Here, not beside the
+    training interrupt handling, so that a run that never loaded Keras does not import it to exit."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ neither Keras (an SCAE model is loaded on first use) nor scikit-learn nor tqdm.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Sequence
@@ -41,6 +40,8 @@ _WHOLE_READ_SHARE = 8
 
 def file_sha256(path: str | os.PathLike) -> str:
     """Content hash of a model file: ties stored features to the exact model that made them."""
+    import hashlib  # only re-ranking with a second model needs it: not on every search's start
+
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(_HASH_CHUNK), b""):

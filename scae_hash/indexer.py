@@ -211,23 +211,27 @@ def _encode_parts(work: Path, files: list[str], hasher: Hasher, shape: tuple[int
     todo = [start for start in starts if not _part_path(work, start).is_file()]
     done = len(files) - sum(min(batch_size, len(files) - start) for start in todo)
     shapes = [shape] + ([tuple(second.config.image_shape)] if second is not None else [])
-    with tqdm(total=len(files), initial=done, unit="img", desc="indexing", disable=not progress,
-              smoothing=0.1) as bar, ThreadPoolExecutor(DECODE_WORKERS) as pool:
-        for start in todo:
-            stop = min(start + batch_size, len(files))
-            pixels, bad = _read_batch(files[start:stop], shapes, strict=strict, pool=pool, bar=bar)
-            good = np.setdiff1d(np.arange(stop - start), [i for i, _ in bad])
-            arrays = {"positions": start + good, "skipped": np.array([start + i for i, _ in bad], dtype=np.int64),
-                      "reasons": encode_paths([why for _, why in bad])}
-            if len(good):
-                bits, features = hasher.encode_with_features(pixels[0])
-                arrays["packed"] = pack_bits(bits)
-                if features is not None:
-                    arrays["features"] = features.astype(np.float32)
-                if second is not None:
-                    arrays["rerank_features"] = second.features(pixels[1]).astype(np.float32)
-            with atomic_path(_part_path(work, start)) as temporary:
-                np.savez(temporary, **arrays)
+    pool = ThreadPoolExecutor(DECODE_WORKERS)
+    try:
+        with tqdm(total=len(files), initial=done, unit="img", desc="indexing", disable=not progress,
+                  smoothing=0.1) as bar:
+            for start in todo:
+                stop = min(start + batch_size, len(files))
+                pixels, bad = _read_batch(files[start:stop], shapes, strict=strict, pool=pool, bar=bar)
+                good = np.setdiff1d(np.arange(stop - start), [i for i, _ in bad])
+                arrays = {"positions": start + good, "skipped": np.array([start + i for i, _ in bad], dtype=np.int64),
+                          "reasons": encode_paths([why for _, why in bad])}
+                if len(good):
+                    bits, features = hasher.encode_with_features(pixels[0])
+                    arrays["packed"] = pack_bits(bits)
+                    if features is not None:
+                        arrays["features"] = features.astype(np.float32)
+                    if second is not None:
+                        arrays["rerank_features"] = second.features(pixels[1]).astype(np.float32)
+                with atomic_path(_part_path(work, start)) as temporary:
+                    np.savez(temporary, **arrays)
+    finally:  # on Ctrl-C, stop now rather than decode the rest of the batch first
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _read_batch(paths: list[str], shapes: list[tuple[int, int, int]], *, strict: bool, pool=None, bar=None,
