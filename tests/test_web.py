@@ -309,12 +309,31 @@ def test_only_images_inside_the_indexed_folder_are_served(odd_index, tmp_path):
         del f["paths"]
         f.create_dataset("paths", data=np.frombuffer(b"\0".join(paths), np.uint8))
     client = create_app(odd_index).test_client()
-    for name, reason in (("plain0.png", "outside the indexed folder"), ("plain1.png", "no longer an image"),
+    for name, reason in (("plain0.png", "outside the indexed folder"), ("plain1.png", "is not an image"),
                          ("plain2.png", "outside the indexed folder")):
         response = client.get(f"/image/{position[name]}")
         assert response.status_code == 404 and b"root:" not in response.data
         assert reason in response.get_json()["error"]
     assert client.get(f"/image/{position['plain3.png']}").status_code == 200
+
+
+def test_an_index_from_before_folders_were_recorded_serves_by_the_common_folder(odd_index):
+    """Without the 'folders' attribute the folder holding every path stands in; a path
+    rewritten to /etc/passwd then makes that folder '/', and the image check still refuses it."""
+    index = load_index(odd_index)
+    with h5py.File(odd_index, "r+") as f:
+        del f.attrs["folders"]
+    client = create_app(odd_index).test_client()
+    hits = client.post("/api/search", data=upload(Path(index.paths[1]), k=5)).get_json()["results"]
+    assert sorted(hit["name"] for hit in hits)[-1] == "plain3.png"
+    assert client.get("/image/1").status_code == 200
+    with h5py.File(odd_index, "r+") as f:
+        paths = bytes(f["paths"][()]).split(b"\0")
+        paths[0] = b"/etc/passwd"
+        del f["paths"]
+        f.create_dataset("paths", data=np.frombuffer(b"\0".join(paths), np.uint8))
+    response = create_app(odd_index).test_client().get("/image/0")
+    assert response.status_code == 404 and "/etc/passwd is not an image" in response.get_json()["error"]
 
 
 def test_a_missing_file_is_marked_and_its_404_is_a_page(odd_index, tmp_path):

@@ -90,7 +90,7 @@ class IndexedFiles:
                 with Image.open(stream, formats=IMAGE_FORMATS) as image:
                     mimetype = _MIME_OVERRIDES.get(image.format) or Image.MIME.get(image.format, "application/octet-stream")
             except Exception:  # Pillow's ways of saying "not an image" are many
-                raise NotServed(f"{display_path(path)} is no longer an image") from None
+                raise NotServed(f"{display_path(path)} is not an image (any more)") from None
             stream.seek(0)
         except BaseException:
             stream.close()
