@@ -347,15 +347,18 @@ def test_ctrl_c_while_indexing_with_a_baseline_exits_at_once_without_keras(tmp_p
     make_photos(photos, 120)
     command = [sys.executable, "-X", "importtime", "-m", "scae_hash.cli",
                *index_args(photos, tmp_path / "i.h5", "--batch-size", "4")]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "stderr.txt"  # a file, not a pipe: the import log would fill a pipe and stall the run
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
     work = tmp_path / "i.h5.partial"
     deadline = time.monotonic() + 120
     while not list(work.glob("part-*.npz")) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    process.wait(timeout=60)
     if process.returncode == 0:
         pytest.skip("the run finished before it could be interrupted")
+    err = log.read_text()
     imported = [line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if line.startswith("import time:")]
     said = [line for line in err.splitlines() if not line.startswith("import time:")]
     assert process.returncode == 130 and said == ["scae-hash: interrupted"]
