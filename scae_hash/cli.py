@@ -204,14 +204,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_tensorflow() -> None:
-    """TensorFlow's C++ log lines (CPU features, oneDNN, CUDA probing) say nothing about the
-    run: silenced unless --verbose, before anything imports it (a user's own setting stays)."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
 def run_baseline_command(args: argparse.Namespace) -> list[dict]:
     from scae_hash.hashers import make_baseline
 
@@ -350,37 +342,12 @@ def run_index_command(args: argparse.Namespace) -> list[dict]:
 
 def run_search_command(args: argparse.Namespace) -> list[dict]:
     import os
-    import time
 
     # A few queries need no BLAS thread team, and starting one costs tens of ms on busy cores.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from scae_hash.image_search import decode_queries, find, load_index, process_seconds
-    from scae_hash.images import display_path
+    from scae_hash.search_command import search_command
 
-    startup = process_seconds()
-    start = time.perf_counter()
-    index = load_index(args.index_file)
-    timings = {"index load": time.perf_counter() - start}
-    found = find(index, decode_queries(args.queries, timings), k=args.k, radius=args.radius, rerank=args.rerank,
-                 rerank_model=args.rerank_model, timings=timings)
-    score = "similarity" if args.rerank or args.rerank_model else "distance"
-    for query, hits in zip(args.queries, found):
-        results = [(index.paths[i], float(value)) for i, value in zip(hits.ids, hits.scores)]
-        if args.json:
-            counts = {"within_radius": hits.total} if args.radius is not None else {}
-            print(json.dumps({"query": query, **counts, "results": [{"path": p, score: s} for p, s in results]}))
-            continue
-        if args.radius is not None:  # say how many lie within the radius, not only how many are shown
-            shown = f", showing the first {len(results)} (-k)" if len(results) < hits.total else ""
-            print(f"{display_path(query)}: {hits.total or 'nothing'} within radius {args.radius}{shown}")
-        else:
-            print(f"{display_path(query)}:")
-        for rank, (path, value) in enumerate(results, 1):
-            print(f"  {rank:3d}. {display_path(path)}  ({score} {value:g})")
-    if args.timings or index.model_path is not None:
-        split = {"start-up": startup, **timings}
-        print("timings: " + ", ".join(f"{name} {1000 * seconds:.0f} ms" for name, seconds in split.items()
-                                      if seconds is not None), file=sys.stderr)
+    search_command(args)
     return []
 
 
@@ -431,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.verbose:
+        from scae_hash.process import quiet_tensorflow
+
         quiet_tensorflow()
     try:
         rows = args.handler(args)
@@ -448,25 +417,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> NoReturn:
     """The ``scae-hash`` command: :func:`main`, then an exit that an interrupted run cannot
-    crash (:func:`exit_without_finalizing`)."""
+    crash (:func:`scae_hash.process.exit_without_finalizing`)."""
     code = main()
     if code == 130:
+        from scae_hash.process import exit_without_finalizing
+
         exit_without_finalizing(code)
     sys.exit(code)
-
-
-def exit_without_finalizing(code: int = 130) -> NoReturn:
-    """Exit after an interrupt without finalizing the interpreter.
-
-    After Ctrl-C, TensorFlow's input threads may still be running Python; finalizing the
-    interpreter under them can end in a segmentation fault instead of the exit status. What is
-    worth keeping is on disk already (every file is written atomically). Here, not beside the
-    training interrupt handling, so that a run that never loaded Keras does not import it to exit."""
-    import os
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ class PathTable(Sequence[str]):
         position %= len(self)
         return self.raw[int(self.starts[position]):int(self.starts[position + 1]) - 1].tobytes()
 
-    def __getitem__(self, position):
+    def __getitem__(self, position: int | slice) -> str | list[str]:
         if isinstance(position, slice):
             return [self[i] for i in range(*position.indices(len(self)))]
         return os.fsdecode(self.bytes_of(int(position)))
