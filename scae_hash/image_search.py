@@ -177,7 +177,7 @@ def load_index(path: str | os.PathLike) -> ImageIndex:
         raise DataError(f"index file not found: {display_path(path)}")
     fields = read_index_file(path)
     return ImageIndex(method=fields.method, n_bits=fields.n_bits, seed=fields.seed, image_shape=fields.image_shape,
-                      paths=fields.paths, codes=HammingIndex(fields.n_bits).add_packed(fields.packed),
+                      paths=fields.paths, codes=fields.codes,
                       hasher=fields.hasher, model_path=fields.model_path, file=path,
                       rerank_model_path=fields.rerank_model_path, rerank_model_sha256=fields.rerank_model_sha256,
                       folders=fields.folders)

@@ -24,11 +24,13 @@ from scae_hash.constants import MAX_BITS, MIN_BITS
 from scae_hash.errors import DataError, ScaeHashError
 from scae_hash.hashers import BASELINES, Hasher, make_baseline
 from scae_hash.images import display_path
+from scae_hash.index import HammingIndex
 from scae_hash.path_table import PathTable
 
 FORMAT_VERSION = 2
 MAX_IMAGE_SIDE = 4096  # as `index --size` allows (checks.MAX_IMAGE_SIDE)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_CODE_ROWS = 1 << 16  # codes go into the index this many rows at a time: no whole second copy
 _LEARNED_NAME = re.compile(r"[a-z][a-z0-9_]*[a-z0-9]_")  # Hasher.learned_state's attributes: mean_, rotation_
 
 
@@ -40,7 +42,7 @@ class IndexFields:
     n_bits: int
     seed: int
     image_shape: tuple[int, int, int]
-    packed: np.ndarray
+    codes: HammingIndex
     paths: PathTable
     hasher: Hasher | None  # a baseline's, restored; None for an SCAE model (loaded on first use)
     model_path: str | None
@@ -107,8 +109,11 @@ def _read(f: h5py.File, path: Path) -> IndexFields:
             raise DataError(f"attribute 'method' is {method!r}, expected one of {', '.join(BASELINES)} "
                             "(or a 'model_path')")
         hasher = _baseline(f, method, n_bits, seed, image_shape)
-    return IndexFields(method, n_bits, seed, image_shape, np.asarray(codes[()]), paths, hasher, model_path,
-                       rerank_model_path, rerank_sha, folders)
+    index = HammingIndex(n_bits)
+    for start in range(0, n, _CODE_ROWS):
+        index.add_packed(codes[start:start + _CODE_ROWS])
+    return IndexFields(method, n_bits, seed, image_shape, index, paths, hasher, model_path, rerank_model_path,
+                       rerank_sha, folders)
 
 
 def _baseline(f: h5py.File, method: str, n_bits: int, seed: int, image_shape: tuple[int, int, int]) -> Hasher:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-_SCAN_BYTES = 1 << 22  # NULs are looked for this many bytes at a time: a bounded temporary
+_SCAN_BYTES = 1 << 20  # NULs are looked for this many bytes at a time: a bounded temporary
 
 
 def encode_paths(paths: Iterable[str]) -> np.ndarray:
@@ -30,12 +30,16 @@ class PathTable(Sequence[str]):
     def __init__(self, raw: np.ndarray) -> None:
         self.raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1)
         dtype = np.uint32 if self.raw.size < 2**32 else np.int64
-        ends = [np.flatnonzero(self.raw[start:start + _SCAN_BYTES] == 0) + start
+        ends = [(np.flatnonzero(self.raw[start:start + _SCAN_BYTES] == 0) + start).astype(dtype)
                 for start in range(0, self.raw.size, _SCAN_BYTES)]
-        separators = np.concatenate(ends).astype(dtype) if ends else np.empty(0, dtype)
+        count = sum(len(end) for end in ends) + 1 if self.raw.size else 0
         # starts[i]:starts[i + 1] - 1 are path i's bytes (a virtual separator after the last path)
-        self.starts = np.concatenate([[0], separators + 1, [self.raw.size + 1]]).astype(dtype) if self.raw.size \
-            else np.zeros(1, dtype)
+        self.starts = np.empty(count + 1, dtype)
+        self.starts[0] = 0
+        if count:
+            np.concatenate(ends, out=self.starts[1:-1])
+            self.starts[1:-1] += 1
+            self.starts[-1] = self.raw.size + 1
 
     @classmethod
     def from_paths(cls, paths: Iterable[str]) -> "PathTable":
