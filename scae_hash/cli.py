@@ -394,9 +394,16 @@ def print_table(rows: list[dict], stream) -> None:
     print(frame[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"), file=stream)
 
 
+# Commands that write nothing: their process may end without the libraries' own teardown.
+READ_ONLY_COMMANDS = ("search",)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return execute(build_parser().parse_args(argv))
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Run a parsed command; bad input is one line on stderr and exit status 1."""
     if not args.verbose:
         from scae_hash.process import quiet_tensorflow
 
@@ -417,9 +424,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> NoReturn:
     """The ``scae-hash`` command: :func:`main`, then an exit that an interrupted run cannot
-    crash (:func:`scae_hash.process.exit_without_finalizing`)."""
-    code = main()
-    if code == 130:
+    crash, and that a read-only command reaches without waiting for numpy, faiss and h5py to
+    tear down (:func:`scae_hash.process.exit_without_finalizing`)."""
+    args = build_parser().parse_args()
+    code = execute(args)
+    if code == 130 or args.command in READ_ONLY_COMMANDS:
         from scae_hash.process import exit_without_finalizing
 
         exit_without_finalizing(code)

@@ -374,3 +374,16 @@ def test_a_search_with_an_scae_model_prints_no_tensorflow_lines(tmp_path, photo_
     done = subprocess.run([sys.executable, "-m", "scae_hash.cli", "search", str(out), str(query), "-k", "3"],
                           capture_output=True, text=True, env=environment, check=True)
     assert [line.split(":")[0] for line in done.stderr.splitlines()] == ["timings"]
+
+
+def test_a_search_process_ends_without_teardown_and_loses_no_output(tmp_path, photo_folder):
+    """`search` writes nothing, so its process skips the libraries' teardown: everything it
+    printed still arrives through a pipe, with the exit status."""
+    index_file = tmp_path / "index.h5"
+    assert main(index_args(photo_folder, index_file)) == 0
+    query = str(next(photo_folder.rglob("*.png")))
+    command = [sys.executable, "-m", "scae_hash.cli", "search", str(index_file)]
+    done = subprocess.run([*command, query, query, "-k", "30", "--json"], capture_output=True, text=True)
+    assert done.returncode == 0 and [len(json.loads(line)["results"]) for line in done.stdout.splitlines()] == [30, 30]
+    failed = subprocess.run([*command, str(tmp_path / "missing.png")], capture_output=True, text=True)
+    assert failed.returncode == 1 and failed.stderr.startswith("scae-hash: error: query image not found")
