@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -203,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="largest |reported - reproduced| mAP --check accepts (default: the plan's, 0.01)")
     reproduce.add_argument("--data-dir", help="data folder for every cell (default: $SCAE_HASH_DATA, then the usual places)")
     reproduce.set_defaults(handler=run_reproduce_command)
+    for sub in commands.choices.values():
+        sub.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log lines on stderr")
     return parser
 
 
@@ -252,6 +253,8 @@ def run_train_command(args: argparse.Namespace) -> list[dict]:
     bits_list = args.bits or list(config.bits)
     run_name = Path(args.config).stem if method_name == "scae" else f"{method_name}-{Path(args.config).stem}"
     if args.set:  # a run with overrides must not resume or reuse another run's models
+        import hashlib
+
         run_name += "-" + hashlib.sha1("\n".join(args.set).encode()).hexdigest()[:8]
     # never resume a full run from a smoke run
     split_tag = "-validation" if args.split == "validation" else ""
@@ -374,29 +377,13 @@ def run_index_command(args: argparse.Namespace) -> list[dict]:
 
 
 def run_search_command(args: argparse.Namespace) -> list[dict]:
-    import time
+    import os
 
-    from scae_hash.image_search import load_index, process_seconds, search
-    from scae_hash.images import display_path
+    # A few queries need no BLAS thread team, and starting one costs tens of ms on busy cores.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from scae_hash.search_command import search_command
 
-    startup = process_seconds()
-    start = time.perf_counter()
-    index = load_index(args.index_file)
-    timings = {"index load": time.perf_counter() - start}
-    results = search(index, args.queries, k=args.k, radius=args.radius, rerank=args.rerank,
-                     rerank_model=args.rerank_model, timings=timings)
-    score = "similarity" if args.rerank or args.rerank_model else "distance"
-    for query, hits in zip(args.queries, results):
-        if args.json:
-            print(json.dumps({"query": query, "results": [{"path": p, score: s} for p, s in hits]}))
-        else:
-            print(f"{display_path(query)}:" + ("" if hits else " nothing within the radius"))
-            for rank, (path, value) in enumerate(hits, 1):
-                print(f"  {rank:3d}. {display_path(path)}  ({score} {value:g})")
-    if args.timings or index.model_path is not None:
-        split = {"start-up": startup, **timings}
-        print("timings: " + ", ".join(f"{name} {1000 * seconds:.0f} ms" for name, seconds in split.items()
-                                      if seconds is not None), file=sys.stderr)
+    search_command(args)
     return []
 
 
@@ -443,9 +430,20 @@ def print_table(rows: list[dict], stream) -> None:
     print(frame[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"), file=stream)
 
 
+# Commands that write nothing: their process may end without the libraries' own teardown.
+READ_ONLY_COMMANDS = ("search",)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return execute(build_parser().parse_args(argv))
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Run a parsed command; bad input is one line on stderr and exit status 1."""
+    if not args.verbose:
+        from scae_hash.process import quiet_tensorflow
+
+        quiet_tensorflow()
     try:
         rows = args.handler(args)
     except (ScaeHashError, OSError) as err:  # OSError: the file system said no (full disk, permissions)
@@ -462,10 +460,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> NoReturn:
     """The ``scae-hash`` command: :func:`main`, then an exit that an interrupted run cannot
-    crash (:func:`scae_hash.interrupt.exit_without_finalizing`)."""
-    code = main()
-    if code == 130:
-        from scae_hash.interrupt import exit_without_finalizing
+    crash, and that a read-only command reaches without waiting for numpy, faiss and h5py to
+    tear down (:func:`scae_hash.process.exit_without_finalizing`)."""
+    args = build_parser().parse_args()
+    code = execute(args)
+    if code == 130 or args.command in READ_ONLY_COMMANDS:
+        from scae_hash.process import exit_without_finalizing
 
         exit_without_finalizing(code)
     sys.exit(code)

@@ -6,9 +6,9 @@ path of an SCAE `.keras` model), optionally the model's continuous features, and
 the features of a second, separately trained model (`index --rerank-model`) for dual-model
 re-ranking. Nothing is pickled, so an index file is safe to open.
 
-Paths are stored as the bytes the file system gave (joined by NUL, which no path holds), so
-a non-UTF-8 file name survives; in Python they are `str` with surrogate escapes (what `os`
-functions take back), printable through `images.display_path`.
+Paths are stored as the bytes the file system gave, joined by NUL (`scae_hash.path_table`),
+and a path is decoded only when a result shows it. Every field is checked when the file is
+opened (`scae_hash.index_file`): an altered file is refused in one line, not in a query.
 
 This module is on the path of `scae-hash search`, whose start-up time matters: it imports
 neither Keras (an SCAE model is loaded on first use) nor scikit-learn nor tqdm.
@@ -16,41 +16,32 @@ neither Keras (an SCAE model is loaded on first use) nor scikit-learn nor tqdm.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from scae_hash.errors import DataError, ScaeHashError
-from scae_hash.hashers import BASELINES, Hasher, make_baseline
+from scae_hash.errors import DataError
+from scae_hash.hashers import Hasher
 from scae_hash.images import decode_image, display_path, load_image, to_float
 from scae_hash.index import HammingIndex, rerank_candidates
+from scae_hash.index_file import read_index_file
+from scae_hash.path_table import PathTable
 
-FORMAT_VERSION = 2
 DEFAULT_SHORTLIST = 100  # shortlist of a dual-model re-rank when no --rerank N is given
 _HASH_CHUNK = 1 << 20
 # Reading more than 1/8 of a feature set's rows one by one is slower than reading it whole.
 _WHOLE_READ_SHARE = 8
 
 
-def encode_paths(paths: Sequence[str]) -> np.ndarray:
-    """Paths as one uint8 array: their file-system bytes joined by NUL."""
-    return np.frombuffer(b"\0".join(os.fsencode(path) for path in paths), dtype=np.uint8)
-
-
-def decode_paths(stored: np.ndarray) -> list[str]:
-    """Inverse of `encode_paths` (also reads the string dataset of format 1)."""
-    if stored.dtype == np.uint8:
-        return os.fsdecode(stored.tobytes()).split("\0") if stored.size else []
-    return [os.fsdecode(path) if isinstance(path, bytes) else path for path in stored]
-
-
 def file_sha256(path: str | os.PathLike) -> str:
     """Content hash of a model file: ties stored features to the exact model that made them."""
+    import hashlib  # only re-ranking with a second model needs it: not on every search's start
+
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(_HASH_CHUNK), b""):
@@ -82,19 +73,21 @@ def load_scae(path: str | os.PathLike) -> Hasher:
 
 
 class ImageIndex:
-    """An index file opened for search: codes in a faiss-backed `HammingIndex`, paths in
-    memory; features stay on disk and only the rows a re-rank needs are read.
+    """An index file opened for search: codes in a faiss-backed `HammingIndex`, paths as their
+    stored bytes; features stay on disk and only the rows a re-rank needs are read.
 
     `hasher` of an SCAE index is loaded on first use; `timings` records how long that took.
     """
 
     def __init__(self, *, method: str, n_bits: int, seed: int, image_shape: tuple[int, int, int],
-                 paths: list[str], codes: HammingIndex, hasher: Hasher | None = None,
+                 paths: PathTable | Sequence[str], codes: HammingIndex, hasher: Hasher | None = None,
                  model_path: str | None = None, file: Path | None = None,
-                 rerank_model_path: str | None = None, rerank_model_sha256: str | None = None) -> None:
+                 rerank_model_path: str | None = None, rerank_model_sha256: str | None = None,
+                 folders: list[str] | None = None) -> None:
         self.method, self.n_bits, self.seed = method, int(n_bits), int(seed)
         self.image_shape = tuple(int(side) for side in image_shape)
-        self.paths = paths
+        self.paths = paths if isinstance(paths, PathTable) else PathTable.from_paths(paths)
+        self.folders = folders
         self.codes = codes
         self.model_path = model_path
         self.file = file
@@ -177,44 +170,51 @@ class ImageIndex:
 
 
 def load_index(path: str | os.PathLike) -> ImageIndex:
-    """Open an index file written by `scae-hash index` (the SCAE model itself loads on first use)."""
+    """Open an index file written by `scae-hash index`, checked field by field (the SCAE model
+    itself loads on first use)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"index file not found: {display_path(path)}")
-    try:
-        with h5py.File(path, "r") as f:
-            attrs = dict(f.attrs)
-            method, n_bits = str(attrs["method"]), int(attrs["n_bits"])
-            codes = HammingIndex(n_bits).add_packed(np.asarray(f["packed_bits"][()], dtype=np.uint8))
-            paths = decode_paths(f["paths"][()])
-            state = {key: f["hasher_state"][key][()] for key in f["hasher_state"]} if "hasher_state" in f else None
-            image_shape = tuple(int(side) for side in attrs["image_shape"])
-            seed = int(attrs["seed"])
-    except (OSError, KeyError, ValueError, TypeError) as error:
-        raise DataError(f"{display_path(path)}: not an index written by `scae-hash index` ({error})") from None
-    except ScaeHashError as error:  # codes of the wrong layout for the stated bits
-        raise DataError(f"{display_path(path)}: {error}") from None
-    if len(paths) != codes.ntotal:
-        raise DataError(f"{display_path(path)}: {codes.ntotal} codes but {len(paths)} paths; the file is damaged")
-    if len(image_shape) != 3 or min(image_shape) < 1 or image_shape[2] not in (1, 3):
-        raise DataError(f"{display_path(path)}: image_shape {list(image_shape)} is not (height, width, 1 or 3)")
-    hasher = None
-    if "model_path" not in attrs:
-        if method not in BASELINES or state is None:
-            raise DataError(f"{display_path(path)}: unknown hasher {method!r}")
-        hasher = make_baseline(method, n_bits, seed).restore_state(state)
-    return ImageIndex(method=method, n_bits=n_bits, seed=seed, image_shape=image_shape, paths=paths,
-                      codes=codes, hasher=hasher, model_path=attrs.get("model_path"), file=path,
-                      rerank_model_path=attrs.get("rerank_model_path"),
-                      rerank_model_sha256=attrs.get("rerank_model_sha256"))
+    fields = read_index_file(path)
+    return ImageIndex(method=fields.method, n_bits=fields.n_bits, seed=fields.seed, image_shape=fields.image_shape,
+                      paths=fields.paths, codes=fields.codes,
+                      hasher=fields.hasher, model_path=fields.model_path, file=path,
+                      rerank_model_path=fields.rerank_model_path, rerank_model_sha256=fields.rerank_model_sha256,
+                      folders=fields.folders)
 
 
 Results = list[list[tuple[str, float]]]
 
 
+@dataclass
+class Hits:
+    """One query's results: index positions and their scores, best first (one page of them:
+    from `offset`), and how many results there are in all (`total`): every indexed image for
+    a ranking, those within the radius for a lookup, the shortlist for a re-rank."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    total: int
+    offset: int = 0
+    shortlist: int | None = None  # the re-ranked shortlist's length, for a re-rank
+
+
 def read_images(paths: Sequence[str | os.PathLike], shape: tuple[int, int, int]) -> np.ndarray:
     """Images as float32 (n, height, width, channels) in [0, 1], resized to `shape`."""
     return np.stack([load_image(path, shape) for path in paths])
+
+
+def decode_queries(query_paths: Sequence[str | os.PathLike], timings: dict[str, float] | None = None) -> list[np.ndarray]:
+    """Query images decoded as `images.decode_image` does (the road indexing takes)."""
+    start = time.perf_counter()
+    images = []
+    for query in query_paths:
+        if not os.path.isfile(query):
+            raise DataError(f"query image not found: {display_path(query)}")
+        images.append(decode_image(query))
+    if timings is not None:
+        timings["decode"] = time.perf_counter() - start
+    return images
 
 
 def search(index: ImageIndex, query_paths: Sequence[str | os.PathLike], *, k: int = 10,
@@ -228,13 +228,7 @@ def search(index: ImageIndex, query_paths: Sequence[str | os.PathLike], *, k: in
     `timings`, if given, receives the seconds spent decoding, loading models, encoding and
     searching."""
     timings = {} if timings is None else timings
-    start = time.perf_counter()
-    images = []
-    for query in query_paths:
-        if not os.path.isfile(query):
-            raise DataError(f"query image not found: {display_path(query)}")
-        images.append(decode_image(query))
-    timings["decode"] = time.perf_counter() - start
+    images = decode_queries(query_paths, timings)
     return search_images(index, images, k=k, radius=radius, rerank=rerank, rerank_model=rerank_model,
                          timings=timings)
 
@@ -243,11 +237,28 @@ def search_images(index: ImageIndex, images: Sequence[np.ndarray], *, k: int = 1
                   rerank: int | None = None, rerank_model: str | os.PathLike | Hasher | None = None,
                   timings: dict[str, float] | None = None) -> Results:
     """`search` for images already decoded by `images.decode_image` (uint8, any size)."""
+    found = find(index, images, k=k, radius=radius, rerank=rerank, rerank_model=rerank_model, timings=timings)
+    return [[(index.paths[i], float(s)) for i, s in zip(hits.ids, hits.scores)] for hits in found]
+
+
+def find(index: ImageIndex, images: Sequence[np.ndarray], *, k: int = 10, offset: int = 0, radius: int | None = None,
+         rerank: int | None = None, rerank_model: str | os.PathLike | Hasher | None = None,
+         timings: dict[str, float] | None = None) -> list[Hits]:
+    """`search_images` as positions, scores and counts: results offset..offset + k - 1 of each
+    query (a page). A re-rank shortlist must hold the page: one shorter is refused, as
+    `index.two_stage_search` refuses it, not silently lengthened."""
     timings = {} if timings is None else timings
     if k < 1:
         raise DataError(f"k must be at least 1, got {k}")
+    if offset < 0:
+        raise DataError(f"the offset must be at least 0, got {offset}")
     if radius is not None and (rerank is not None or rerank_model is not None):
         raise DataError("choose either a radius lookup or a re-rank, not both")
+    reranking = rerank is not None or rerank_model is not None
+    shortlist = rerank if rerank is not None else max(DEFAULT_SHORTLIST, offset + k)
+    if reranking and shortlist < offset + k:
+        wanted = f"k ({k})" if not offset else f"offset + k ({offset} + {k})"
+        raise DataError(f"the shortlist ({shortlist}) must be at least {wanted}")
     loaded = sum(index.timings.values())
     hasher = index.hasher
     second = index.rerank_model(rerank_model) if rerank_model is not None else None
@@ -266,21 +277,19 @@ def search_images(index: ImageIndex, images: Sequence[np.ndarray], *, k: int = 1
     timings["encode"] = time.perf_counter() - start
 
     start = time.perf_counter()
+    stop = offset + k
     if radius is not None:
-        found = index.codes.range_search(query_bits, radius)
-        results = [[(index.paths[i], float(d)) for i, d in zip(ids[:k], distances[:k])] for distances, ids in found]
-    elif want_features or second is not None:
-        shortlist = max(rerank or DEFAULT_SHORTLIST, k)
+        found = [Hits(ids[offset:stop], distances[offset:stop].astype(float), len(ids), offset)
+                 for distances, ids in index.codes.range_search(query_bits, radius)]
+    elif reranking:
         _, candidates = index.codes.search(query_bits, shortlist)
         database_features = index.feature_rows("rerank_features" if second is not None else "features", candidates)
-        scores, ids = rerank_candidates(candidates, query_features, database_features, k)
-        results = _as_results(index, ids, scores)
+        scores, ids = rerank_candidates(candidates, query_features, database_features, stop)
+        found = [Hits(row_ids[offset:], row_scores[offset:], candidates.shape[1], offset, shortlist)
+                 for row_ids, row_scores in zip(ids, scores)]
     else:
-        distances, ids = index.codes.search(query_bits, k)
-        results = _as_results(index, ids, distances)
+        distances, ids = index.codes.search(query_bits, stop)
+        found = [Hits(row_ids[offset:], row_distances[offset:].astype(float), index.codes.ntotal, offset)
+                 for row_ids, row_distances in zip(ids, distances)]
     timings["search"] = time.perf_counter() - start
-    return results
-
-
-def _as_results(index: ImageIndex, ids: np.ndarray, scores: np.ndarray) -> Results:
-    return [[(index.paths[i], float(s)) for i, s in zip(row_ids, row_scores)] for row_ids, row_scores in zip(ids, scores)]
+    return found

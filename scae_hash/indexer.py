@@ -35,8 +35,9 @@ from scae_hash.atomic import atomic_path, atomic_write, check_writable, write_te
 from scae_hash.codes import pack_bits
 from scae_hash.errors import ConfigError, DataError
 from scae_hash.hashers import Hasher, make_baseline
-from scae_hash.image_search import (FORMAT_VERSION, ImageIndex, decode_paths, encode_paths, file_sha256,
-                                    load_index, load_scae)
+from scae_hash.image_search import ImageIndex, file_sha256, load_index, load_scae
+from scae_hash.index_file import FORMAT_VERSION
+from scae_hash.path_table import PathTable, encode_paths
 from scae_hash.images import ImageReadError, decode_image, display_path, find_images, to_float
 
 DEFAULT_BATCH = 256
@@ -94,7 +95,7 @@ def index_folder(settings: IndexSettings, out: str | os.PathLike, *, strict: boo
             if state is None:  # appending found nothing new
                 return IndexSummary(out, len(base.paths), 0, method=base.method, n_bits=base.n_bits,
                                     seconds=time.perf_counter() - start_time)
-        files = decode_paths(np.fromfile(work / "files.bin", dtype=np.uint8))
+        files = PathTable(np.fromfile(work / "files.bin", dtype=np.uint8)).to_list()
         hasher, shape = _hasher(settings, work, base)
         rerank_model = base.rerank_model_path if base is not None else settings.rerank_model
         second = load_scae(rerank_model) if rerank_model else None
@@ -117,7 +118,7 @@ def index_folder(settings: IndexSettings, out: str | os.PathLike, *, strict: boo
         raise DataError(f"none of the {len(files)} images under {display_path(settings.folder)} could be read "
                         f"(listed in {display_path(skipped_file)})")
     # A run killed after it replaced the index file finds its images there already.
-    merged = base is not None and len(positions) and files[positions[0]] in set(base.paths)
+    merged = base is not None and len(positions) and files[positions[0]] in set(base.paths.to_list())
     if len(positions) and not merged:
         _write_index(out, parts, [files[i] for i in positions], hasher, shape, settings, base)
     shutil.rmtree(work)
@@ -155,7 +156,7 @@ def _start(work: Path, settings: IndexSettings, base, batch_size: int, *, strict
     """Set up the work folder: the file list, the fitted hasher, then state.json."""
     files = find_images(settings.folder)
     if base is not None:
-        known = set(base.paths)
+        known = set(base.paths.to_list())
         files = [path for path in files if path not in known]
         if not files:
             return None
@@ -210,23 +211,27 @@ def _encode_parts(work: Path, files: list[str], hasher: Hasher, shape: tuple[int
     todo = [start for start in starts if not _part_path(work, start).is_file()]
     done = len(files) - sum(min(batch_size, len(files) - start) for start in todo)
     shapes = [shape] + ([tuple(second.config.image_shape)] if second is not None else [])
-    with tqdm(total=len(files), initial=done, unit="img", desc="indexing", disable=not progress,
-              smoothing=0.1) as bar, ThreadPoolExecutor(DECODE_WORKERS) as pool:
-        for start in todo:
-            stop = min(start + batch_size, len(files))
-            pixels, bad = _read_batch(files[start:stop], shapes, strict=strict, pool=pool, bar=bar)
-            good = np.setdiff1d(np.arange(stop - start), [i for i, _ in bad])
-            arrays = {"positions": start + good, "skipped": np.array([start + i for i, _ in bad], dtype=np.int64),
-                      "reasons": encode_paths([why for _, why in bad])}
-            if len(good):
-                bits, features = hasher.encode_with_features(pixels[0])
-                arrays["packed"] = pack_bits(bits)
-                if features is not None:
-                    arrays["features"] = features.astype(np.float32)
-                if second is not None:
-                    arrays["rerank_features"] = second.features(pixels[1]).astype(np.float32)
-            with atomic_path(_part_path(work, start)) as temporary:
-                np.savez(temporary, **arrays)
+    pool = ThreadPoolExecutor(DECODE_WORKERS)
+    try:
+        with tqdm(total=len(files), initial=done, unit="img", desc="indexing", disable=not progress,
+                  smoothing=0.1) as bar:
+            for start in todo:
+                stop = min(start + batch_size, len(files))
+                pixels, bad = _read_batch(files[start:stop], shapes, strict=strict, pool=pool, bar=bar)
+                good = np.setdiff1d(np.arange(stop - start), [i for i, _ in bad])
+                arrays = {"positions": start + good, "skipped": np.array([start + i for i, _ in bad], dtype=np.int64),
+                          "reasons": encode_paths([why for _, why in bad])}
+                if len(good):
+                    bits, features = hasher.encode_with_features(pixels[0])
+                    arrays["packed"] = pack_bits(bits)
+                    if features is not None:
+                        arrays["features"] = features.astype(np.float32)
+                    if second is not None:
+                        arrays["rerank_features"] = second.features(pixels[1]).astype(np.float32)
+                with atomic_path(_part_path(work, start)) as temporary:
+                    np.savez(temporary, **arrays)
+    finally:  # on Ctrl-C, stop now rather than decode the rest of the batch first
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _read_batch(paths: list[str], shapes: list[tuple[int, int, int]], *, strict: bool, pool=None, bar=None,
@@ -268,7 +273,7 @@ def _collect(parts: list[Path], files: list[str]) -> tuple[np.ndarray, list[tupl
     for part in parts:
         with np.load(part, allow_pickle=False) as stored:
             positions.append(stored["positions"])
-            skipped += [(files[i], why) for i, why in zip(stored["skipped"], decode_paths(stored["reasons"]))]
+            skipped += [(files[i], why) for i, why in zip(stored["skipped"], PathTable(stored["reasons"]).to_list())]
     return np.concatenate(positions), skipped
 
 
@@ -286,6 +291,10 @@ def _write_index(out: Path, parts: list[Path], paths: list[str], hasher: Hasher,
         features = {name: f.create_dataset(name, (total, dim), dtype=np.float32) for name, dim in dims.items()}
         attrs = {"format_version": FORMAT_VERSION, "method": hasher.name, "n_bits": hasher.n_bits,
                  "seed": hasher.seed, "image_shape": list(shape)}
+        # Where the images were found: `serve` serves no file from elsewhere.
+        if base is None or base.folders is not None:
+            folders = dict.fromkeys([*(base.folders if base is not None else []), settings.folder])
+            attrs["folders"] = np.array([os.fsencode(folder) for folder in folders], dtype=h5py.string_dtype("ascii"))
         if base is not None:
             packed[:n_base] = base.codes.packed()
             with h5py.File(base.file, "r") as old:
@@ -315,5 +324,6 @@ def _write_index(out: Path, parts: list[Path], paths: list[str], hasher: Hasher,
                     for name, dataset in features.items():
                         dataset[row:row + count] = stored[name]
                 row += count
-        f.create_dataset("paths", data=encode_paths((base.paths if base is not None else []) + paths))
+        f.create_dataset("paths", data=np.concatenate([base.paths.raw, np.zeros(1, np.uint8), encode_paths(paths)]) if n_base
+                         else encode_paths(paths))
         f.attrs.update(attrs)

@@ -12,12 +12,9 @@ second Ctrl-C does not wait, nor does one outside a fit (loading data, encoding,
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-import sys
 import threading
 from collections.abc import Iterator
-from typing import NoReturn
 
 import keras
 
@@ -67,14 +64,3 @@ class StopOnInterrupt(keras.callbacks.Callback):
         if _requested.is_set():
             _requested.clear()
             raise KeyboardInterrupt
-
-
-def exit_without_finalizing(code: int = 130) -> NoReturn:
-    """Exit after an interrupt without finalizing the interpreter.
-
-    After Ctrl-C, TensorFlow's input threads may still be running Python; finalizing the
-    interpreter under them can end in a segmentation fault instead of the exit status. What is
-    worth keeping is on disk already (every file is written atomically)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)

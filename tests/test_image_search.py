@@ -338,3 +338,52 @@ def test_dual_model_search_reranks_by_the_second_models_features(capsys, tmp_pat
     assert main(["index", str(photo_folder), "--append", "--out", str(out), "--quiet"]) == 0
     with h5py.File(out) as f:
         assert f["features"].shape[0] == f["rerank_features"].shape[0] == f["packed_bits"].shape[0] == 34
+
+
+def test_ctrl_c_while_indexing_with_a_baseline_exits_at_once_without_keras(tmp_path):
+    """SIGINT in the middle of a baseline run: exit 130 with one line, and the import log shows
+    that neither Keras nor TensorFlow was imported to get there."""
+    photos = tmp_path / "photos"
+    make_photos(photos, 120)
+    command = [sys.executable, "-X", "importtime", "-m", "scae_hash.cli",
+               *index_args(photos, tmp_path / "i.h5", "--batch-size", "4")]
+    log = tmp_path / "stderr.txt"  # a file, not a pipe: the import log would fill a pipe and stall the run
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+    work = tmp_path / "i.h5.partial"
+    deadline = time.monotonic() + 120
+    while not list(work.glob("part-*.npz")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=60)
+    if process.returncode == 0:
+        pytest.skip("the run finished before it could be interrupted")
+    err = log.read_text()
+    imported = [line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if line.startswith("import time:")]
+    said = [line for line in err.splitlines() if not line.startswith("import time:")]
+    assert process.returncode == 130 and said == ["scae-hash: interrupted"]
+    assert not [name for name in imported if name.split(".")[0] in ("keras", "tensorflow")]
+
+
+def test_a_search_with_an_scae_model_prints_no_tensorflow_lines(tmp_path, photo_folder):
+    model = tiny_model(tmp_path / "tiny.keras", 0)
+    out = tmp_path / "i.h5"
+    assert main(["index", str(photo_folder), "--model", str(model), "--out", str(out), "--quiet"]) == 0
+    query = next(photo_folder.rglob("*.png"))
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("TF_CPP")}
+    done = subprocess.run([sys.executable, "-m", "scae_hash.cli", "search", str(out), str(query), "-k", "3"],
+                          capture_output=True, text=True, env=environment, check=True)
+    assert [line.split(":")[0] for line in done.stderr.splitlines()] == ["timings"]
+
+
+def test_a_search_process_ends_without_teardown_and_loses_no_output(tmp_path, photo_folder):
+    """`search` writes nothing, so its process skips the libraries' teardown: everything it
+    printed still arrives through a pipe, with the exit status."""
+    index_file = tmp_path / "index.h5"
+    assert main(index_args(photo_folder, index_file)) == 0
+    query = str(next(photo_folder.rglob("*.png")))
+    command = [sys.executable, "-m", "scae_hash.cli", "search", str(index_file)]
+    done = subprocess.run([*command, query, query, "-k", "30", "--json"], capture_output=True, text=True)
+    assert done.returncode == 0 and [len(json.loads(line)["results"]) for line in done.stdout.splitlines()] == [30, 30]
+    failed = subprocess.run([*command, str(tmp_path / "missing.png")], capture_output=True, text=True)
+    assert failed.returncode == 1 and failed.stderr.startswith("scae-hash: error: query image not found")

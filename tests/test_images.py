@@ -2,13 +2,17 @@
 
 import io
 import struct
+import tracemalloc
+import warnings
 import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from scae_hash.images import ImageReadError, decode_image, find_images, load_image, to_float
+from scae_hash.images import ImageReadError, TooLargeError, _as_8bit, decode_image, find_images, load_image, to_float
+
+from large_images import flat_png
 
 
 def png_bytes(image: Image.Image, **options) -> bytes:
@@ -127,3 +131,48 @@ def test_find_images_lists_every_depth_and_odd_names(tmp_path):
     found = find_images(tmp_path)
     assert len(found) == 4 and sorted(found) == found
     assert any(path.endswith("caf\udce9.png") for path in found)
+
+
+def _float64_road(image: Image.Image) -> np.ndarray:
+    """How high-depth greyscale was brought to 8 bits before: the reference to stay equal to."""
+    scale = 255.0 if image.mode == "F" else 255.0 / 65535
+    return np.clip(np.rint(np.asarray(image, dtype=np.float64) * scale), 0, 255).astype(np.uint8)
+
+
+def test_high_depth_grey_is_pixel_for_pixel_what_the_float64_road_gave():
+    rng = np.random.default_rng(0)
+    every_level = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    integers = np.concatenate([every_level.ravel().astype(np.int32) - 300,
+                               rng.integers(-2**31, 2**31 - 1, 4000, dtype=np.int64).astype(np.int32)])
+    floats = np.concatenate([rng.random(10_000, dtype=np.float32) * 1.2 - 0.1,
+                             np.array([0.5, 1.5, 254.5, 255.5], np.float32) / 255])
+    big_endian = Image.new("I;16B", (300, 200))
+    big_endian.frombytes(rng.integers(0, 256, 120_000, dtype=np.uint8).tobytes())
+    tall = rng.integers(0, 65536, (3000, 700), dtype=np.uint16)  # more rows than one block
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fromarray's mode argument
+        images = [Image.fromarray(every_level), Image.fromarray(integers.reshape(-1, 8)),
+                  Image.fromarray(floats.reshape(-1, 4)), big_endian, Image.fromarray(tall)]
+    for image in images:
+        np.testing.assert_array_equal(np.asarray(_as_8bit(image)), _float64_road(image), err_msg=image.mode)
+
+
+def test_a_16_bit_grey_image_takes_no_float64_copy(tmp_path):
+    path = flat_png(tmp_path / "grey16.png", 1_500, 1_000, depth=16, grey=True)
+    tracemalloc.start()
+    try:
+        pixels = decode_image(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert pixels.shape == (1_000, 1_500) and (pixels == 128).all()
+    assert peak < 6 * pixels.size  # the float64 road held 8 bytes a pixel, more than once
+
+
+def test_a_pixel_budget_refuses_from_the_header_after_the_jpeg_reduction(tmp_path):
+    path = flat_png(tmp_path / "wide.png", 5_000, 4_000)
+    with pytest.raises(TooLargeError, match="5000 x 4000 pixels, more than the 16 megapixels"):
+        decode_image(path, max_pixels=16_000_000)
+    buffer = io.BytesIO()
+    Image.new("RGB", (5_000, 4_000), (0, 128, 0)).save(buffer, format="JPEG")
+    assert decode_image(buffer.getvalue(), max_pixels=16_000_000).shape == (2_000, 2_500, 3)  # drafted to 1/2

@@ -1,37 +1,40 @@
 """A local web page and JSON API over one image index (`scae-hash serve`).
 
 The index is loaded once at start-up and every request goes through
-`scae_hash.image_search.search`, so the page shows what `scae-hash search` prints. Images are
-served only by their position in the index, never by a path taken from a request, and the
-server binds to the loopback interface unless told otherwise.
+`scae_hash.image_search.find`, so the page shows what `scae-hash search` prints. Images are
+served only by their position in the index, never by a path taken from a request, and only
+from the indexed folders (`web.files`); the server binds to the loopback interface unless
+told otherwise. Start-up reads the codes and the paths' bytes, nothing per image, so a
+million-image index is ready in seconds.
 """
 
 from __future__ import annotations
 
-import io
+import ipaddress
 import os
 import socket
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 from flask import Flask, jsonify, render_template, request, send_file, url_for
-from PIL import Image, UnidentifiedImageError
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.serving import WSGIRequestHandler, make_server, select_address_family
 
 from scae_hash.errors import ScaeHashError
-from scae_hash.image_search import ImageIndex, load_index, search
+from scae_hash.image_search import ImageIndex, find, load_index
+from scae_hash.web.files import IndexedFiles, NotServed
+from scae_hash.web.queries import MAX_QUERY_PIXELS, QueryDecoder
 
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
-MAX_K = 100
+MAX_K = 100  # results per page
+MAX_RANK = 10_000  # the deepest result a page may reach (offset + k)
 MAX_RADIUS = 3  # as `scae-hash search --radius`: bucket lookup grows as bits**radius
 DEFAULT_RADIUS = 2
 DEFAULT_SHORTLIST = 100
+MAX_SHORTLIST = 100_000
 MODES = ("hamming", "radius", "rerank")
-LOOPBACK_NAMES = ["127.0.0.1", "localhost"]
+LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"]
 
 
 class ServeError(ScaeHashError):
@@ -47,28 +50,28 @@ def create_app(index: str | os.PathLike | ImageIndex, *, trusted_hosts: list[str
     app = Flask(__name__, static_folder=None)  # no route serves files other than the indexed images
     app.config.update(MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES, TRUSTED_HOSTS=trusted_hosts)
     app.json.sort_keys = False  # results keep their rank order of fields
-    # Served files are resolved now: Flask would read a relative path against its package folder.
-    files = [Path(path).resolve() for path in index.paths]
-    ids = {path: position for position, path in enumerate(index.paths)}
-    names = display_names(files)
+    files = IndexedFiles(index)
+    decode = app.extensions["scae_hash.decoder"] = QueryDecoder(index.image_shape)
     # Every search runs on one long-lived thread: a hasher (a Keras model) is not promised to be
-    # thread-safe, and the server starts a thread per request.
+    # thread-safe, and the server starts a thread per request. Decoding happens before, elsewhere.
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scae-hash-search")
 
-    def timed_search(query: Path, k: int, radius: int | None, rerank: int | None):
+    def timed_find(pixels: np.ndarray, **settings):
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        hits = search(index, [query], k=k, radius=radius, rerank=rerank, timings=timings)[0]
+        hits = find(index, [pixels], timings=timings, **settings)[0]
         return hits, time.perf_counter() - start, timings
 
     # A model's first call traces its graph: done now on the worker, not in the first person's query.
     worker.submit(index.hasher.encode, np.zeros((1, *index.image_shape), np.float32)).result()
-    info = {"method": index.hasher.name, "bits": int(index.hasher.n_bits), "images": len(index.paths),
-            "rerank": index.has_features, "max_k": MAX_K, "max_radius": MAX_RADIUS,
-            "max_upload_bytes": MAX_UPLOAD_BYTES}
+    info = {"method": index.hasher.name, "bits": int(index.hasher.n_bits), "images": len(files),
+            "rerank": index.has_features, "max_k": MAX_K, "max_rank": MAX_RANK, "max_radius": MAX_RADIUS,
+            "max_upload_bytes": MAX_UPLOAD_BYTES, "max_query_pixels": MAX_QUERY_PIXELS}
 
     @app.errorhandler(HTTPException)
-    def json_error(error: HTTPException):
+    def error_response(error: HTTPException):
+        if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+            return render_template("error.html", info=info, code=error.code, message=error.description), error.code
         return jsonify(error=error.description), error.code
 
     @app.errorhandler(RequestEntityTooLarge)
@@ -86,62 +89,64 @@ def create_app(index: str | os.PathLike | ImageIndex, *, trusted_hosts: list[str
 
     @app.get("/image/<int:image_id>")
     def image(image_id: int):
-        if image_id >= len(files) or not files[image_id].is_file():
-            raise NotFound(f"no indexed image {image_id}")
-        return send_file(files[image_id])  # revalidated by ETag: ids change when an index is rebuilt
+        try:
+            served = files.open(image_id)
+        except NotServed as reason:
+            raise NotFound(f"image {image_id} cannot be shown: {reason}") from None
+        # Revalidated by modification time: ids change when an index is rebuilt.
+        return send_file(served.stream, mimetype=served.mimetype, conditional=True, max_age=0,
+                         etag=f"{image_id}-{served.size}-{served.modified}", last_modified=served.modified)
 
     @app.post("/api/search")
     def api_search():
-        upload = request.files.get("image")
-        if upload is None or not upload.filename:
-            raise BadRequest("send the query as a multipart file field named 'image'")
-        data = upload.read()
-        check_image(data, upload.filename)
         mode = request.form.get("mode", "hamming")
         if mode not in MODES:
             raise BadRequest(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        k = min(int_field("k", 10, 1, MAX_K), len(files))
-        radius = int_field("radius", DEFAULT_RADIUS, 0, MAX_RADIUS) if mode == "radius" else None
-        rerank = None
+        k = min(int_field("k", 10, 1, MAX_K), max(len(files), 1))
+        offset = int_field("offset", 0, 0, MAX_RANK - k)
+        settings = {"k": k, "offset": offset,
+                    "radius": int_field("radius", DEFAULT_RADIUS, 0, MAX_RADIUS) if mode == "radius" else None}
         if mode == "rerank":
             if not index.has_features:
                 raise BadRequest(f"this index ({info['method']}) has no continuous features to re-rank with; "
                                  "index with an SCAE model (--model) for two-stage search")
-            rerank = min(int_field("rerank", DEFAULT_SHORTLIST, 1, 100_000), len(files))
-        with tempfile.TemporaryDirectory(prefix="scae-hash-query-") as folder:
-            # A scratch copy for search(), removed with the request: not an output of the project.
-            query = Path(folder) / "query"
-            query.write_bytes(data)
-            try:
-                hits, elapsed, timings = worker.submit(timed_search, query, k, radius, rerank).result()
-            except ScaeHashError as error:
-                raise BadRequest(str(error).replace(str(query), repr(upload.filename))) from None
-        score = "similarity" if rerank is not None else "distance"
-        results = []
-        for rank, (path, value) in enumerate(hits, 1):
-            position = ids[path]
-            results.append({"rank": rank, "id": position, "name": names[position],
-                            "url": url_for("image", image_id=position), score: value})
-        return jsonify(method=info["method"], bits=info["bits"], mode=mode, k=k, radius=radius, rerank=rerank,
-                       score=score, query_ms=round(elapsed * 1000, 3),
+            settings["rerank"] = int_field("rerank", DEFAULT_SHORTLIST, 1, MAX_SHORTLIST)
+        query_id, source, name = read_query(files)
+        pixels, decode_seconds = decode(source, name)
+        try:
+            hits, elapsed, timings = worker.submit(timed_find, pixels, **settings).result()
+        except ScaeHashError as error:
+            raise BadRequest(str(error)) from None
+        score = "similarity" if mode == "rerank" else "distance"
+        results = [{"rank": offset + rank, "id": int(position), "name": files.name(position),
+                    "url": url_for("image", image_id=int(position)), score: float(value),
+                    **({"missing": True} if not files.exists(position) else {})}
+                   for rank, (position, value) in enumerate(zip(hits.ids, hits.scores), 1)]
+        timings = {"decode": decode_seconds, **timings}
+        return jsonify(method=info["method"], bits=info["bits"], mode=mode, k=k, offset=offset, total=hits.total,
+                       radius=settings["radius"], rerank=hits.shortlist, score=score,
+                       query={"id": query_id, "name": files.name(query_id) if query_id is not None else name},
+                       query_ms=round((decode_seconds + elapsed) * 1000, 3),
                        timings_ms={step: round(seconds * 1000, 3) for step, seconds in timings.items()},
                        results=results)
 
     return app
 
 
-def check_image(data: bytes, filename: str) -> None:
-    """Refuse what Pillow cannot open, or too many pixels to decode, as a 400 before search."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            image.verify()
-    except UnidentifiedImageError:
-        raise BadRequest(f"{filename!r} is not an image (not a format Pillow can read)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise BadRequest(f"{filename!r} is not a readable image ({error})") from None
-    if width * height > Image.MAX_IMAGE_PIXELS:
-        raise BadRequest(f"{filename!r} has {width} x {height} pixels, more than {Image.MAX_IMAGE_PIXELS}")
+def read_query(files: IndexedFiles) -> tuple[int | None, bytes | str, str]:
+    """(indexed id or None, what to decode, its name) of a search: an upload in the file field
+    'image', or 'id', an indexed image (search from a result)."""
+    if request.form.get("id", "").strip():
+        query_id = int_field("id", 0, 0, max(len(files) - 1, 0))
+        try:
+            files.open(query_id).stream.close()  # the checks of serving it
+        except NotServed as reason:
+            raise BadRequest(f"image {query_id} cannot be a query: {reason}") from None
+        return query_id, files.paths[query_id], files.name(query_id)
+    upload = request.files.get("image")
+    if upload is None or not upload.filename:
+        raise BadRequest("send the query as a multipart file field named 'image' (or the 'id' of an indexed image)")
+    return None, upload.read(), upload.filename
 
 
 def int_field(name: str, default: int, low: int, high: int) -> int:
@@ -157,14 +162,14 @@ def int_field(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def display_names(files: list[Path]) -> list[str]:
-    """Each path relative to the folder all indexed images share: short, and still unique."""
-    if not files:
-        return []
-    root = Path(os.path.commonpath(files))
-    if len(files) == 1:
-        root = root.parent
-    return [str(path.relative_to(root)) for path in files]
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine only: localhost, 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class ErrorsOnlyLog(WSGIRequestHandler):
@@ -178,8 +183,9 @@ class ErrorsOnlyLog(WSGIRequestHandler):
 def serve(index_path: str | os.PathLike, host: str = "127.0.0.1", port: int = 5000) -> None:
     """Load the index, then serve until Ctrl+C."""
     index = load_index(index_path)
-    loopback = host in LOOPBACK_NAMES
-    app = create_app(index, trusted_hosts=LOOPBACK_NAMES if loopback else None)
+    loopback = is_loopback(host)
+    trusted = LOOPBACK_NAMES + ([host] if ":" not in host else [f"[{host}]"]) if loopback else None
+    app = create_app(index, trusted_hosts=trusted)
     # Bound here, not by werkzeug, which prints its own lines and exits when the port is taken.
     try:
         socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
