@@ -129,6 +129,10 @@ def write_validation_table(frame, out: Path, path: str) -> None:
     note = (f"Made by experiments/make_tables.py from {path}; 'what it runs' is the config (under experiments/configs/) "
             "and the --set overrides of the row's command; a commit ending in -dirty ran uncommitted code.")
     write_text(out / "validation.md", f"### {caption}\n\n{to_markdown(table)}\n\n{note}\n")
+    manifold = frame[frame["method"].str.removesuffix("-features").isin(["imh", "scae-manifold"])]
+    if not manifold.empty:
+        caption = "Validation runs of IMH and the SCAE-manifold (validation split), latest row of each"
+        write_text(out / "validation_manifold.md", f"### {caption}\n\n{to_markdown(validation_table(manifold))}\n\n{note}\n")
 
 
 def describe_variant(variant: str, dataset: str) -> str:
