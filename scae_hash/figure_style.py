@@ -8,10 +8,11 @@ import matplotlib
 # Okabe & Ito, "Color Universal Design" (2008): told apart with every common colour deficiency.
 OKABE_ITO = {"orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
              "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000"}
+TOL_WINE = "#882255"  # Tol's muted wine: the one more colour the methods need, dark enough on white
 METHOD_COLOURS = {"scae": OKABE_ITO["vermillion"], "scae-features": OKABE_ITO["purple"], "itq": OKABE_ITO["blue"],
                   "lsh": OKABE_ITO["orange"], "pcah": OKABE_ITO["green"], "sh": OKABE_ITO["sky_blue"],
                   "imh": OKABE_ITO["black"], "imh-features": OKABE_ITO["black"],
-                  "scae-manifold": OKABE_ITO["yellow"], "scae-manifold-features": OKABE_ITO["yellow"]}
+                  "scae-manifold": TOL_WINE, "scae-manifold-features": TOL_WINE}
 METHOD_MARKERS = {"scae": "D", "scae-features": "X", "itq": "o", "lsh": "s", "pcah": "^", "sh": "v",
                   "imh": "P", "imh-features": "*", "scae-manifold": "h", "scae-manifold-features": "H"}
 OTHER_COLOURS = [OKABE_ITO[name] for name in ("black", "orange", "green", "sky_blue", "purple", "blue")]

@@ -14,6 +14,12 @@ import pytest
 from test_hashers import clustered_images
 
 from scae_hash.hashers import BASELINES, make_baseline
+from scae_hash.hashers.shallow import _PixelHasher
+
+# The projection baselines: closed-form given the seed. IMH is left out: its UMAP layout goes
+# through numba's floating point, which need not agree bit for bit across machines (its
+# reproducibility is `reproduce --check`'s job, within the plan's tolerance).
+GOLDEN_METHODS = sorted(name for name, cls in BASELINES.items() if issubclass(cls, _PixelHasher))
 
 GOLDEN = Path(__file__).with_name("golden") / "shallow_codes.npz"
 BITS, SEED = 16, 1
@@ -32,11 +38,11 @@ def packed_codes(method: str) -> np.ndarray:
     return np.packbits(make_baseline(method, BITS, seed=SEED).fit(x).encode(x), axis=1)
 
 
-def test_golden_file_covers_every_baseline():
-    assert sorted(np.load(GOLDEN)) == sorted(BASELINES)
+def test_golden_file_covers_every_projection_baseline():
+    assert sorted(np.load(GOLDEN)) == GOLDEN_METHODS
 
 
-@pytest.mark.parametrize("method", sorted(BASELINES))
+@pytest.mark.parametrize("method", GOLDEN_METHODS)
 def test_codes_match_the_golden_codes_bit_for_bit(method):
     expected = np.load(GOLDEN)[method]
     codes = packed_codes(method)
@@ -47,5 +53,5 @@ def test_codes_match_the_golden_codes_bit_for_bit(method):
 
 if __name__ == "__main__":
     GOLDEN.parent.mkdir(exist_ok=True)
-    np.savez_compressed(GOLDEN, **{method: packed_codes(method) for method in sorted(BASELINES)})
+    np.savez_compressed(GOLDEN, **{method: packed_codes(method) for method in GOLDEN_METHODS})
     print(f"wrote {GOLDEN}")
