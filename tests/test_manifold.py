@@ -186,3 +186,13 @@ def test_scae_manifold_learns_the_groups_and_reuses_its_network(tmp_path):
     second = SCAEManifoldHasher(32, 0, config=config, run_dir=tmp_path / "run", progress=False).fit(x)
     assert not hasattr(second, "train_seconds_") and hasattr(first, "train_seconds_")
     np.testing.assert_array_equal(first.features(x), second.features(x))
+
+
+def test_train_refuses_too_few_images_for_the_graph_in_one_line(real_data_dir):
+    done = subprocess.run([sys.executable, "-m", "scae_hash", "train", "--config", "experiments/configs/manifold/mnist.yaml",
+                           "--bits", "16", "--subset", "10", "--no-save", "--quiet", "--data-dir", str(real_data_dir)],
+                          capture_output=True, text=True)
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+    assert errors == ["scae-hash: error: scae-manifold: a 15-neighbour graph needs more than 15 training images, got 10"]
+    assert "Traceback" not in done.stderr
