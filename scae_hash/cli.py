@@ -86,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="print one JSON object per result row on stdout")
         sub.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    baseline = commands.add_parser("baseline", help="fit and evaluate a shallow baseline (LSH, PCAH, ITQ, SH)",
-                                   description="Fit a shallow baseline on raw pixels and evaluate it under docs/protocol.md.")
+    baseline = commands.add_parser("baseline", help="fit and evaluate a baseline (LSH, PCAH, ITQ, SH, IMH)",
+                                   description="Fit a baseline on raw pixels (IMH: manifold hashing on a UMAP layout, docs/manifold.md) and evaluate it under docs/protocol.md.")
     baseline.add_argument("--method", nargs="+", required=True, choices=sorted(BASELINES), metavar="METHOD",
                           help=f"one or more of: {', '.join(BASELINES)}")
     baseline.add_argument("--dataset", nargs="+", required=True, metavar="DATASET",
