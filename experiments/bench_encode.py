@@ -50,14 +50,13 @@ def main() -> None:
 
     dataset = load_dataset(args.dataset, progress=False)
     x = dataset.as_float(np.arange(min(args.images, len(dataset.labels))))
-    name = {"mnist": "mnist", "fashion": "fashion", "cifar10": "cifar10"}[args.dataset]
 
-    thesis = load_config(CONFIGS / f"{name}.yaml")
+    thesis = load_config(CONFIGS / f"{args.dataset}.yaml")
     keras.utils.set_random_seed(0)
     hashing = HashingModel(64, seed=0, **thesis.model_hyperparameters())
     hashing.predict(x[:8], verbose=0)
 
-    manifold = load_manifold_config(CONFIGS / "manifold" / f"{name}.yaml")
+    manifold = load_manifold_config(CONFIGS / "manifold" / f"{args.dataset}.yaml")
     blocks = ConvAEBlocks(manifold.image_shape, manifold.model.block_channels, manifold.model.kernel_size,
                           manifold.model.convs_per_block)
     network = GraphAutoencoder(blocks, manifold, a=1.0, b=1.0, layout_mean=np.zeros(manifold.graph.n_components),

@@ -237,12 +237,12 @@ def baseline_hyperparameters(settings: list[str]) -> dict:
 def run_train_command(args: argparse.Namespace) -> list[dict]:
     from scae_hash.config import config_method, load_config
 
-    if config_method(args.config) != "scae":
+    method = config_method(args.config)
+    if method != "scae":
         from scae_hash.manifold.config import METHOD, load_manifold_config
 
-        if config_method(args.config) != METHOD:
-            raise ScaeHashError(f"{args.config}: unknown method {config_method(args.config)!r}; "
-                                f"train knows scae (the default) and {METHOD}")
+        if method != METHOD:
+            raise ScaeHashError(f"{args.config}: unknown method {method!r}; train knows scae (the default) and {METHOD}")
         config = load_manifold_config(args.config, args.set)
     else:
         config = load_config(args.config, args.set)  # a bad config is one line, before Keras loads
