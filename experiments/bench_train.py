@@ -19,12 +19,11 @@ import time
 from pathlib import Path
 
 from scae_hash.config import load_config
-from scae_hash.data import load_dataset
+from scae_hash.experiment import RunSettings, protocol_data
 from scae_hash.hashers.scae import SCAEHasher
 from scae_hash.hashers.shallow import ITQ
 from scae_hash.metrics import evaluate_codes, evaluate_features
-from scae_hash.protocol import subset_indices
-from scae_hash.validation import ValidationCurve, split_for
+from scae_hash.validation import ValidationCurve
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "mnist.yaml"
 
@@ -34,6 +33,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--config", default=str(DEFAULT_CONFIG))
     parser.add_argument("--bits", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split-seed", type=int, default=0, help="seed of the protocol's split (default: 0)")
     parser.add_argument("--subset", type=int, default=None, help="train on N images only")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, e.g. --set finetune.epochs=3 (repeatable)")
@@ -47,14 +47,15 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     config = load_config(args.config, args.overrides)
-    dataset = load_dataset(config.dataset, progress=not args.quiet)
-    split = split_for("validation" if args.validate else "test", dataset.labels, 0)
-    train = split.train if args.subset is None else subset_indices(split.train, args.subset, args.seed)
-    images = dataset.as_float(train)
+    settings = RunSettings(seed=args.seed, split_seed=args.split_seed, split="validation" if args.validate else "test",
+                           save=False, progress=not args.quiet)
+    data = protocol_data(config.dataset, settings, args.subset)
+    dataset, split = data.dataset, data.split
+    images = dataset.as_float(split.train)
 
     callbacks = []
     if args.validate_each_epoch:
-        callbacks.append(ValidationCurve(dataset, args.bits, args.seed, progress=not args.quiet))
+        callbacks.append(ValidationCurve(dataset, args.bits, args.seed, args.split_seed, progress=not args.quiet))
     with tempfile.TemporaryDirectory() as run_dir:
         hasher = SCAEHasher(args.bits, args.seed, config=config, run_dir=Path(run_dir), progress=not args.quiet)
         started = time.perf_counter()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import sys
 import time
 from pathlib import Path
@@ -22,14 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from scae_hash.config import load_config
-from scae_hash.data import load_dataset
 from scae_hash.evaluation import run_hasher
+from scae_hash.experiment import RunSettings, protocol_data, run_name, subset_suffix
 from scae_hash.hashers.base import Hasher
 from scae_hash.hashers.scae import SCAEHasher
 from scae_hash.interrupt import StopOnInterrupt, exit_without_finalizing, interrupt_at_batch_end
-from scae_hash.protocol import Split, subset_indices
 from scae_hash.results import append_rows
-from scae_hash.validation import RESULTS_FILE, split_for
 
 KINDS = ("joint", "trained", "itq", "itq_finetuned")
 
@@ -69,6 +66,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
     parser.add_argument("--bits", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split-seed", type=int, default=0, help="seed of the protocol's split (default: 0)")
     parser.add_argument("--split", choices=("test", "validation"), default="validation")
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--subset", type=int, help="train on N images only (smoke runs)")
@@ -78,34 +76,32 @@ def main() -> None:
                         help="a model from an earlier run of the same representation config: only the heads are fitted")
     args = parser.parse_args()
 
+    settings = RunSettings(seed=args.seed, split_seed=args.split_seed, split=args.split, results_dir=args.results_dir)
     config = load_config(args.config, args.set)
-    dataset = load_dataset(config.dataset)
-    split = split_for(args.split, dataset.labels, 0)
-    if args.subset:
-        split = Split(split.query, split.database, subset_indices(split.train, args.subset, args.seed))
-    stem = Path(args.config).stem + ("-" + hashlib.sha1("\n".join(args.set).encode()).hexdigest()[:8] if args.set else "")
+    data = protocol_data(config.dataset, settings, args.subset)
+    stem = run_name(args.config, "scae", args.set)
     representation_seconds = None
     model_path = args.base_model
     if model_path is None:
-        run_dir = Path(args.run_dir) / f"{stem}-{args.split}{'-subset%d' % args.subset if args.subset else ''}-seed{args.seed}"
+        run_dir = Path(args.run_dir) / f"{stem}-{args.split}{subset_suffix(args.subset)}-seed{args.seed}"
         base = SCAEHasher(args.bits, args.seed, config=head_config(config, "joint"), run_dir=run_dir)
         started = time.perf_counter()
         with interrupt_at_batch_end():  # Ctrl-C stops at a batch end
-            base.fit(dataset.as_float(split.train), callbacks=[StopOnInterrupt()])
+            base.fit(data.dataset.as_float(data.split.train), callbacks=[StopOnInterrupt()])
         representation_seconds = round(time.perf_counter() - started, 1)
         model_path = base.model_path
     rows = []
     for kind in args.kinds:
         variant_config = head_config(config, kind)
         variant = HeadVariant(model_path, variant_config, args.bits, args.seed)
-        outcome = run_hasher(variant, dataset, split, method="scae",
-                             protocol=dataset.name, split_seed=0, config=variant_config.to_dict())
+        outcome = run_hasher(variant, data.dataset, data.split, method="scae", protocol=data.protocol,
+                             split_seed=settings.split_seed, config=variant_config.to_dict())
         row = {**outcome.row, "variant": f"{stem}-head-{kind}", "split": args.split,
                "representation_seconds": representation_seconds, "head_epochs": variant_config.head.epochs,
                "base_model": str(model_path)}
         rows.append(row)
         print(f"{kind:14s} mAP {row['map']:.4f}  head fit {row['fit_seconds']:.1f} s", flush=True)
-    append_rows(rows, Path(args.results_dir) / (RESULTS_FILE if args.split == "validation" else "scae.csv"))
+    append_rows(rows, settings.results_file("scae.csv"))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ run (template, folders, permissions) first. :func:`load_keras_file` and
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,21 +107,20 @@ def codes_path(template: str, n_runs: int, **fields) -> Path:
     return path.with_name(f"{path.stem}-{fields['method']}-{fields['dataset']}-{fields['bits']}b{path.suffix}")
 
 
-def check_run_outputs(args: argparse.Namespace, datasets: list[str], runs: list[tuple[str, int]]) -> None:
-    """Everything a run will write, tried before it loads data or trains."""
-    for option, value in (("--results-dir", None if args.no_save else args.results_dir),
-                          ("--run-dir", getattr(args, "run_dir", None)), ("--codes-out", args.codes_out)):
-        if value is not None and not is_utf8(value):  # its name would go into UTF-8 rows and files
+def check_run_outputs(results_dir: str | Path | None, codes_out: str | None, seed: int, datasets: Sequence[str],
+                      runs: Sequence[tuple[str, int]], run_dir: str | Path | None = None) -> None:
+    """Everything a run will write (``results_dir`` None: no rows), tried before it loads data or trains."""
+    for option, value in (("--results-dir", results_dir), ("--run-dir", run_dir), ("--codes-out", codes_out)):
+        if value is not None and not is_utf8(str(value)):  # its name would go into UTF-8 rows and files
             raise OutputError(f"{option} {one_line(value)}: the name is not valid UTF-8; choose another")
-    if not args.no_save:
-        check_folder(args.results_dir)
-    if getattr(args, "run_dir", None):
-        check_folder(args.run_dir)
-    if args.codes_out:
-        fields = [{"method": method, "dataset": Path(name).name, "bits": bits, "seed": args.seed}
+    for folder in (results_dir, run_dir):
+        if folder is not None:
+            check_folder(folder)
+    if codes_out:
+        fields = [{"method": method, "dataset": Path(name).name, "bits": bits, "seed": seed}
                   for name in datasets for method, bits in runs]
-        paths = codes_paths(args.codes_out, fields)
-        if "{dataset}" not in str(Path(args.codes_out).parent):  # else the folder is known only later
+        paths = codes_paths(codes_out, fields)
+        if "{dataset}" not in str(Path(codes_out).parent):  # else the folder is known only later
             for path in paths:
                 check_writable(path)
 

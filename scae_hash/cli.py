@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from scae_hash.checks import image_side, one_line
 from scae_hash.errors import ScaeHashError
-from scae_hash.constants import FIGURE_BITS, FIGURE_SEED, MAX_BITS, MIN_BITS, SPLITS
+from scae_hash.constants import MAX_BITS, MIN_BITS, SPLITS
+
+if TYPE_CHECKING:
+    from scae_hash.experiment import RunSettings
 
 TABLE_COLUMNS = ["method", "dataset", "bits", "seed", "map", "map_at_1000", "map_tie_aware",
                  "precision_at_1000", "p_r2", "bit_rate_min", "bit_rate_max", "fit_seconds"]
@@ -97,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                           help="a hyper-parameter of the method's constructor, e.g. --set n_components=10 for imh "
                           "(repeatable; for validation runs)")
-    baseline.set_defaults(handler=run_baseline_command)
+    baseline.set_defaults(handler=HANDLERS["baseline"])
 
     train = commands.add_parser("train", help="pretrain and fine-tune the SCAE hasher from a YAML config",
                                 description="Greedy layer-wise pretraining, then fine-tuning of the hash layer; "
@@ -113,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--validate-each-epoch", action="store_true",
                        help="after every fine-tuning epoch, score the validation split (features, ITQ on them, "
                        "the head's codes) into the history CSV; never the test queries")
-    train.set_defaults(handler=run_train_command)
+    train.set_defaults(handler=HANDLERS["train"])
 
     index = commands.add_parser("index", help="hash a folder of images into a searchable index file",
                                 description="Encode every image under FOLDER (any depth, resized to the "
@@ -141,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--rerank-model", metavar="OTHER.keras",
                        help="also store a second SCAE model's features, for `search --rerank-model`")
     index.add_argument("--quiet", action="store_true", help="no progress bars")
-    index.set_defaults(handler=run_index_command, json=False)
+    index.set_defaults(handler=HANDLERS["index"], json=False)
 
     search = commands.add_parser("search", help="find the images of an index nearest to query images",
                                  description="Hamming ranking by default; --radius for hash-bucket lookup; "
@@ -159,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--timings", action="store_true",
                         help="print the time split (start-up, model load, decoding, encoding, search) on stderr; "
                         "always printed for an SCAE index")
-    search.set_defaults(handler=run_search_command)
+    search.set_defaults(handler=HANDLERS["search"])
 
     serve = commands.add_parser("serve", help="search an index from a local web page (and a JSON API)",
                                 description="Serve a page where you drop a query image and see the top k "
@@ -169,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="TCP port, 0 for any free one (default: %(default)s)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (default: %(default)s, this machine only; 0.0.0.0 opens it to the network)")
-    serve.set_defaults(handler=run_serve_command)
+    serve.set_defaults(handler=HANDLERS["serve"])
 
     evaluate = commands.add_parser("evaluate", help="score a codes file (docs/protocol.md layout)",
                                    description="Score any codes file with the docs/protocol.md metrics.")
@@ -178,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--allow-overlap", action="store_true",
                           help="score a file whose query images are also in the database (refused by default)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
-    evaluate.set_defaults(handler=run_evaluate_command)
+    evaluate.set_defaults(handler=HANDLERS["evaluate"])
 
     reproduce = commands.add_parser(
         "reproduce", help="run every reported cell that is missing or stale, then rebuild tables, figures, docs",
@@ -201,24 +203,28 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--tolerance", type=float, metavar="MAP",
                            help="largest |reported - reproduced| mAP --check accepts (default: the plan's, 0.01)")
     reproduce.add_argument("--data-dir", help="data folder for every cell (default: $SCAE_HASH_DATA, then the usual places)")
-    reproduce.set_defaults(handler=run_reproduce_command)
+    reproduce.set_defaults(handler=HANDLERS["reproduce"])
     for sub in commands.choices.values():
         sub.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log lines on stderr")
     return parser
 
 
-def run_baseline_command(args: argparse.Namespace) -> list[dict]:
-    from scae_hash.hashers import make_baseline
+def run_settings(args: argparse.Namespace, seed: int = 0) -> RunSettings:
+    """The experiment layer's settings from the options every run command shares."""
+    from scae_hash.experiment import RunSettings
 
-    runs = [(method, bits) for method in args.method for bits in args.bits]
-    args.seed = 0 if args.seed is None else args.seed
-    hyperparameters = baseline_hyperparameters(args.set)
-    for method in args.method:  # a misspelt name is one line, before any data loads
-        make_baseline(method, args.bits[0], args.seed, **hyperparameters)
-    variant = "-".join(args.set)
-    return run_protocol_grid(args, args.dataset, runs,
-                             make=lambda method, bits: make_baseline(method, bits, args.seed, **hyperparameters),
-                             results_file="baselines.csv", variant=variant)
+    return RunSettings(seed=seed, split_seed=args.split_seed, split=args.split, data_dir=args.data_dir,
+                       results_dir=args.results_dir, save=not args.no_save, codes_out=args.codes_out,
+                       progress=not args.quiet, log=lambda message: log(args, message),
+                       on_row=lambda row: emit(args, row))
+
+
+def run_baseline_command(args: argparse.Namespace) -> list[dict]:
+    from scae_hash.experiment import run_baselines
+
+    settings = run_settings(args, 0 if args.seed is None else args.seed)
+    return run_baselines(args.method, args.dataset, args.bits, settings, baseline_hyperparameters(args.set),
+                         variant="-".join(args.set))
 
 
 def baseline_hyperparameters(settings: list[str]) -> dict:
@@ -235,123 +241,11 @@ def baseline_hyperparameters(settings: list[str]) -> dict:
 
 
 def run_train_command(args: argparse.Namespace) -> list[dict]:
-    from scae_hash.config import config_method, load_config
+    from scae_hash.experiment import run_training
 
-    method = config_method(args.config)
-    if method != "scae":
-        from scae_hash.manifold.config import METHOD, load_manifold_config
-
-        if method != METHOD:
-            raise ScaeHashError(f"{args.config}: unknown method {method!r}; train knows scae (the default) and {METHOD}")
-        config = load_manifold_config(args.config, args.set)
-    else:
-        config = load_config(args.config, args.set)  # a bad config is one line, before Keras loads
-    from scae_hash.interrupt import StopOnInterrupt, interrupt_at_batch_end
-
-    args.seed = config.seed if args.seed is None else args.seed
-    method_name = getattr(config, "method", "scae")
-    bits_list = args.bits or list(config.bits)
-    run_name = Path(args.config).stem if method_name == "scae" else f"{method_name}-{Path(args.config).stem}"
-    if args.set:  # a run with overrides must not resume or reuse another run's models
-        import hashlib
-
-        run_name += "-" + hashlib.sha1("\n".join(args.set).encode()).hexdigest()[:8]
-    # never resume a full run from a smoke run
-    split_tag = "-validation" if args.split == "validation" else ""
-    run_dir = Path(args.run_dir) / f"{run_name}{subset_suffix(args.subset)}{split_tag}-seed{args.seed}"
-
-    def make(method: str, bits: int):
-        callbacks = [StopOnInterrupt()]
-        if method_name != "scae":
-            from scae_hash.hashers.scae_manifold import SCAEManifoldHasher
-
-            return SCAEManifoldHasher(bits, args.seed, config=config, run_dir=run_dir, resume=args.resume,
-                                      progress=not args.quiet, callbacks=callbacks)
-        from scae_hash.hashers.scae import SCAEHasher
-
-        if args.validate_each_epoch:
-            from scae_hash.data import load_dataset
-            from scae_hash.validation import ValidationCurve
-
-            dataset = load_dataset(config.dataset, args.data_dir, progress=False)
-            callbacks.append(ValidationCurve(dataset, bits, args.seed, args.split_seed, progress=not args.quiet))
-        return SCAEHasher(bits, args.seed, config=config, run_dir=run_dir, resume=args.resume,
-                          progress=not args.quiet, callbacks=callbacks)
-
-    with interrupt_at_batch_end():
-        return run_protocol_grid(args, [config.dataset], [(method_name, bits) for bits in bits_list], make=make,
-                                 results_file="scae.csv", config=config.to_dict(), subset=args.subset,
-                                 variant=run_name)
-
-
-def subset_suffix(subset: int | None) -> str:
-    """Marks the names of a training-subset run's files apart from the full run's."""
-    return f"-subset{subset}" if subset else ""
-
-
-def run_protocol_grid(args, datasets, runs, *, make, results_file: str, config: dict | None = None,
-                      subset: int | None = None, variant: str = "") -> list[dict]:
-    """Run every (method, bits) on every data set through the shared evaluation road."""
-    from scae_hash.codes_file import save_codes
-    from scae_hash.data import load_dataset
-    from scae_hash.evaluation import run_hasher
-    from scae_hash.protocol import Split, protocol_split, subset_indices
-    from scae_hash.results import append_rows, save_curves, save_split
-
-    from scae_hash.checks import check_run_outputs, codes_path
-
-    check_run_outputs(args, datasets, runs)  # before anything long: a typo must not cost a fit
-    validating = args.split == "validation"
-    if validating:  # never mixed into the thesis tables
-        from scae_hash.validation import RESULTS_FILE as results_file
-    rows = []
-    n_runs = len(datasets) * len(runs)
-    for dataset_name in datasets:
-        dataset = load_dataset(dataset_name, args.data_dir, progress=not args.quiet)
-        split = protocol_split(dataset.labels, seed=args.split_seed)
-        if validating:
-            from scae_hash.protocol import validation_split
-
-            split = validation_split(dataset.labels, split, seed=args.split_seed)
-        split_file = Path(args.results_dir) / "splits" / f"{dataset.name}-seed{args.split_seed}{'-validation' * validating}.json"
-        if not args.no_save:
-            save_split(split_file, dataset.name, args.split_seed, split.query)
-        protocol = dataset.name
-        if subset:
-            split = Split(split.query, split.database, subset_indices(split.train, subset, args.seed))
-            protocol = f"{dataset.name} (train subset {subset})"
-        for method, bits in runs:
-            log(args, f"[{len(rows) + 1}/{n_runs}] {method} {dataset.name} {bits} bits")
-            hasher = make(method, bits)
-            outcome = run_hasher(hasher, dataset, split, method=method, protocol=protocol,
-                                 split_seed=args.split_seed, config=config, progress=not args.quiet)
-            outcome.row["split_file"] = str(split_file)
-            for row in (outcome.row, outcome.feature_row or {}):
-                row["split"] = args.split
-            if variant:
-                for row in (outcome.row, outcome.feature_row or {}):
-                    row["variant"] = variant
-            if args.codes_out:
-                path = codes_path(args.codes_out, n_runs, method=method, dataset=dataset.name, bits=bits, seed=args.seed)
-                save_codes(path, outcome.codes)
-                outcome.row["codes_file"] = str(path)
-            if not args.no_save and not validating:  # curves and artifacts serve the thesis figures
-                # A subset run must not overwrite the curves of the full run it is a cheap copy of.
-                run_name = f"{method}-{variant or dataset.name}-{bits}b-seed{args.seed}{subset_suffix(subset)}"
-                outcome.row["curves_file"] = str(save_curves(
-                    Path(args.results_dir) / "curves" / f"{run_name}.json", outcome.metrics, outcome.row))
-            if not args.no_save and not validating and (bits, args.seed) == (FIGURE_BITS, FIGURE_SEED):
-                from scae_hash.artifacts import save_run_artifacts  # what the figures need beyond the row
-
-                outcome.row["artifacts_file"] = str(save_run_artifacts(args.results_dir, run_name, hasher, outcome,
-                                                                       dataset, split))
-            run_rows = [outcome.row] + ([outcome.feature_row] if outcome.feature_row else [])
-            if not args.no_save:
-                append_rows(run_rows, Path(args.results_dir) / results_file)
-            for row in run_rows:
-                emit(args, row)
-            rows += run_rows
-    return rows
+    return run_training(args.config, run_settings(args), seed=args.seed, bits=args.bits, overrides=args.set,
+                        subset=args.subset, run_dir=args.run_dir, resume=args.resume,
+                        validate_each_epoch=args.validate_each_epoch)
 
 
 def run_index_command(args: argparse.Namespace) -> list[dict]:
@@ -429,6 +323,11 @@ def print_table(rows: list[dict], stream) -> None:
     columns = [column for column in TABLE_COLUMNS if column in frame]
     print(frame[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"), file=stream)
 
+
+#: Each command's handler: the entry point whose imports are a result row's code (scae_hash/code_identity.py).
+HANDLERS = {"baseline": run_baseline_command, "train": run_train_command, "index": run_index_command,
+            "search": run_search_command, "serve": run_serve_command, "evaluate": run_evaluate_command,
+            "reproduce": run_reproduce_command}
 
 # Commands that write nothing: their process may end without the libraries' own teardown.
 READ_ONLY_COMMANDS = ("search",)

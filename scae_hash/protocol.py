@@ -49,6 +49,12 @@ def validation_split(
     return Split(query=query, database=rest, train=rest)
 
 
+def split_for(which: str, labels: np.ndarray, split_seed: int) -> Split:
+    """The protocol split (``test``) or its validation split (``validation``)."""
+    split = protocol_split(labels, seed=split_seed)
+    return validation_split(labels, split, seed=split_seed) if which == "validation" else split
+
+
 def subset_indices(indices: np.ndarray | Sequence[int], n: int, seed: int) -> np.ndarray:
     """A seeded random subset of `n` of `indices` (ascending), for quick `--subset N` runs."""
     indices = np.asarray(indices, dtype=np.int64)

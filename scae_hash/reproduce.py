@@ -29,7 +29,8 @@ from tqdm import tqdm
 
 from scae_hash.atomic import locked, write_text
 from scae_hash.errors import ScaeHashError
-from scae_hash.plan import Cell, CellState, Plan, cell_states, load_plan, read_rows, row_key
+from scae_hash.cell_state import CellState, cell_states, read_rows, row_key
+from scae_hash.plan import Cell, Plan, load_plan
 
 QUICK_PLAN = "experiments/plan_quick.yaml"
 TABLE_MARKER = re.compile(r"(<!-- results:([\w.-]+) -->\n)(.*?)(<!-- /results -->)", re.S)

@@ -15,19 +15,19 @@ import numpy as np
 import pandas as pd
 
 from scae_hash.atomic import atomic_write, locked, write_text
+from scae_hash.code_identity import REPO_ROOT
 from scae_hash.constants import RUN_KEYS
 from scae_hash.devices import describe_devices
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-# What makes a number: a run that only has uncommitted result rows, figures or README edits
-# beside it (as every run of a plan has) is still the commit's code.
-CODE_PATHS = ("scae_hash", "experiments", "pyproject.toml", "requirements.txt")
+# What a process that is no command of this repository (a test run) counts as its code.
+CODE_PATHS = ("scae_hash", "experiments")
 
 
 def git_commit() -> str:
-    """The commit of the code that ran, with '-dirty' when its code had uncommitted changes."""
+    """The commit that ran, with '-dirty' when the code this command depends on
+    (:mod:`scae_hash.code_identity`) differed from it."""
     return _commit_of(["rev-parse", "HEAD"])
 
 
@@ -38,14 +38,14 @@ def code_commit() -> str:
 
 
 def _commit_of(git_args: list[str]) -> str:
-    """The commit a git command prints, with '-dirty' when CODE_PATHS have uncommitted changes."""
+    """The commit a git command prints, with '-dirty' when the running command's code (by the
+    rule `reproduce` judges rows with) differs from HEAD's."""
+    from scae_hash.code_identity import CodeVersions, running_dependencies
+
     try:
         commit = subprocess.run(["git", *git_args], cwd=REPO_ROOT, capture_output=True, text=True,
                                 check=True).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
-            cwd=REPO_ROOT, capture_output=True, text=True, check=True,
-        ).stdout.strip()
+        dirty = CodeVersions(REPO_ROOT).dirty(running_dependencies() or CODE_PATHS)
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return (commit or "unknown") + ("-dirty" if dirty else "")

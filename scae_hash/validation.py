@@ -19,17 +19,9 @@ import numpy as np
 from scae_hash.data import Dataset
 from scae_hash.hashers.shallow import ITQ
 from scae_hash.metrics import evaluate_codes, evaluate_features
-from scae_hash.protocol import Split, protocol_split, validation_split
+from scae_hash.protocol import split_for
 
-#: Where validation rows go (under the results folder): never mixed into the thesis tables.
-RESULTS_FILE = "validation.csv"
 INFERENCE_BATCH = 1024
-
-
-def split_for(which: str, labels: np.ndarray, split_seed: int) -> Split:
-    """The protocol split (``test``) or its validation split (``validation``)."""
-    split = protocol_split(labels, seed=split_seed)
-    return validation_split(labels, split, seed=split_seed) if which == "validation" else split
 
 
 class ValidationCurve(keras.callbacks.Callback):

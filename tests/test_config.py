@@ -28,7 +28,7 @@ def fails_with(tmp_path: Path, mapping: dict, *fragments: str) -> None:
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_load(path: Path):
-    from scae_hash.plan import load_method_config
+    from scae_hash.experiment import load_method_config
 
     config = load_method_config(path)
     if isinstance(config, SCAEConfig):

@@ -283,7 +283,7 @@ def test_an_os_error_is_one_line(capsys, monkeypatch):
     def full_disk(args):
         raise OSError(errno.ENOSPC, "No space left on device", "results/scae.csv")
 
-    monkeypatch.setattr(cli, "run_evaluate_command", full_disk)
+    monkeypatch.setitem(cli.HANDLERS, "evaluate", full_disk)
     code, lines = run_cli(["evaluate", "x.h5"], capsys)
     assert_one_line(code, lines, "No space left on device", "results/scae.csv")
 
@@ -292,7 +292,7 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys, monkeypatch):
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "run_train_command", interrupted)  # the parser is built inside main()
+    monkeypatch.setitem(cli.HANDLERS, "train", interrupted)  # the parser is built inside main()
     code, lines = run_cli(["train", "--config", "x.yaml"], capsys)
     assert code == 130 and lines == ["scae-hash: interrupted; resume with --resume"]
 

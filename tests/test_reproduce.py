@@ -16,7 +16,9 @@ import pytest
 import yaml
 
 from scae_hash.errors import ConfigError
-from scae_hash.plan import CodeVersions, cell_states, load_plan, semantic_digest
+from scae_hash.code_identity import CodeVersions, semantic_digest
+from scae_hash.cell_state import cell_states
+from scae_hash.plan import load_plan
 from scae_hash.reproduce import ReproduceError, check_cells, insert_tables, print_plan, reproduce_command
 from scae_hash.results import REPO_ROOT, append_rows, git_commit
 
@@ -127,7 +129,7 @@ def test_done_stale_missing_from_rows(tmp_path, monkeypatch):
 def test_a_row_from_uncommitted_code_is_stale(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     plan = load_plan(write_plan(tmp_path, {"dataset": "mnist", "bits": [16, 32]},
-                                kinds={"fake": {**FAKE_KIND, "depends": ["no/such/path.py"]}}))
+                                kinds={"fake": {**FAKE_KIND, "inputs": ["no/such/path.py"]}}))
     clean = git_commit().removesuffix("-dirty")
     append_rows([fake_row("mnist", 16, commit=clean), fake_row("mnist", 32, commit=clean + "-dirty")],
                 tmp_path / "results" / "fake.csv")

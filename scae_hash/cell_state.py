@@ -1,0 +1,167 @@
+"""The state of each cell of the plan (:mod:`scae_hash.plan`): done, stale or missing.
+
+A cell is *done* when the latest row of each run it leaves (``constants.RUN_KEYS``) exists in its
+results file and is not stale. A row is *stale* when
+
+* its resolved config (the ``config`` JSON of the row, for kinds with ``config_in_row``; keys
+  that the row predates count at their default) differs from the cell's config now, or
+* it was made from uncommitted code (its commit ends in ``-dirty``: what ran cannot be known), or
+* the code it depends on differs between the commit that made the row and the working tree:
+  the modules its command imports (:mod:`scae_hash.code_identity`, the same rule that marks a
+  row ``-dirty``) and the kind's ``inputs``, the files no import shows. Python is compared
+  by its syntax tree without docstrings, so comments and docstrings never make a row stale;
+  other files byte for byte. One ``git ls-tree`` per distinct commit, cached.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scae_hash.code_identity import CodeVersions
+from scae_hash.config import SCAEConfig
+from scae_hash.constants import RUN_KEYS
+from scae_hash.plan import Cell, normalise_row
+
+STATUSES = ("done", "stale", "missing")
+
+
+
+@dataclass(frozen=True)
+class CellState:
+    cell: Cell
+    status: str  # one of STATUSES
+    reason: str
+    rows: tuple[dict, ...]  # the latest row of each expected run that exists
+    estimate_seconds: float
+
+
+def read_rows(results_dir: Path, file_name: str) -> list[dict]:
+    """Every row of one results CSV (empty when it does not exist yet), RUN_KEYS normalised."""
+    import pandas as pd
+
+    path = results_dir / file_name
+    if not path.is_file():
+        return []
+    frame = pd.read_csv(path)
+    rows = []
+    for record in frame.to_dict("records"):
+        try:
+            rows.append({**record, **normalise_row(record)})
+        except (TypeError, ValueError):
+            continue  # a row without a full identity cannot be any cell's
+    return rows
+
+
+def cell_states(cells: list[Cell], results_dir: Path, code: "CodeVersions | None" = None) -> list[CellState]:
+    """The state of each cell from the rows now in ``results_dir``."""
+    code = code or CodeVersions()
+    rows_by_file = {name: read_rows(results_dir, name) for name in {cell.kind.results for cell in cells}}
+    latest = {name: {row_key(row): row for row in rows} for name, rows in rows_by_file.items()}
+    states = []
+    for cell in cells:
+        found = [latest[cell.kind.results].get(row_key(expected)) for expected in cell.expected_rows]
+        present = tuple(row for row in found if row is not None)
+        estimate = estimate_seconds(cell, rows_by_file[cell.kind.results])
+        if len(present) < len(found):
+            reason = "" if not present else f"{len(present)} of {len(found)} rows"
+            states.append(CellState(cell, "missing", reason, present, estimate))
+            continue
+        reasons = [reason for reason in (_stale_reason(cell, row, code) for row in present) if reason]
+        status, reason = ("stale", reasons[0]) if reasons else ("done", _done_note(present))
+        states.append(CellState(cell, status, reason, present, estimate))
+    return states
+
+
+def row_key(row: dict) -> tuple:
+    """The run a normalised row belongs to (its RUN_KEYS)."""
+    return tuple(row[key] for key in RUN_KEYS)
+
+
+def _done_note(rows: tuple[dict, ...]) -> str:
+    commits = sorted({str(row.get("commit"))[:7] for row in rows if _has(row, "commit")})
+    return f"commit {', '.join(commits)}" if commits else "no commit recorded: staleness not checked"
+
+
+def _has(row: dict, key: str) -> bool:
+    value = row.get(key)
+    return value is not None and value == value and str(value) != ""
+
+
+def _stale_reason(cell: Cell, row: dict, code: "CodeVersions") -> str:
+    if cell.config is not None and cell.kind.config_in_row and _has(row, "config"):
+        try:
+            recorded = json.loads(row["config"])
+        except (TypeError, ValueError):
+            return "its config is not readable JSON"
+        recorded = _with_defaults(recorded, _config_defaults(cell.config.get("method", "scae")))
+        if recorded != cell.config:
+            return "config differs: " + ", ".join(_differences(recorded, cell.config)[:3])
+    if not cell.kind.depends or not _has(row, "commit"):
+        return ""
+    commit = str(row["commit"])
+    if commit.endswith("-dirty"):
+        return f"made from uncommitted code ({commit[:7]}-dirty)"
+    changed = code.changed(commit, cell.kind.depends)
+    if changed is None:
+        return f"its commit {commit[:12]} is not in this repository's history"
+    if changed:
+        more = f" (+{len(changed) - 2} more)" if len(changed) > 2 else ""
+        return f"code changed since {commit[:7]}: {', '.join(changed[:2])}{more}"
+    return ""
+
+
+def _config_defaults(method: str = "scae") -> dict:
+    if method == "scae":
+        return SCAEConfig().to_dict()
+    from scae_hash.manifold.config import ManifoldConfig
+
+    return ManifoldConfig().to_dict()
+
+
+def _with_defaults(recorded: Any, defaults: Any) -> Any:
+    """A row's config with the keys it predates filled in by their defaults: an option added
+    later, left at its default, keeps the old behaviour (code changes are judged apart)."""
+    if not isinstance(recorded, dict) or not isinstance(defaults, dict):
+        return recorded
+    return {**defaults, **{key: _with_defaults(value, defaults.get(key)) for key, value in recorded.items()}}
+
+
+def _differences(recorded: Any, current: Any, prefix: str = "") -> list[str]:
+    if isinstance(recorded, dict) and isinstance(current, dict):
+        out = []
+        for key in sorted(set(recorded) | set(current)):
+            where = f"{prefix}{key}"
+            if key not in recorded:
+                out.append(f"{where} added")
+            elif key not in current:
+                out.append(f"{where} removed")
+            else:
+                out += _differences(recorded[key], current[key], where + ".")
+        return out
+    return [] if recorded == current else [f"{prefix.rstrip('.')} {recorded!r} -> {current!r}"]
+
+
+def estimate_seconds(cell: Cell, rows: list[dict]) -> float:
+    """Median fit time of earlier rows like this cell's first row (same method, data set,
+    variant and bits; else same method and data set; else same method), plus the kind's
+    overhead (start-up, data, encoding, scoring); the kind's default without such rows."""
+    first = cell.expected_rows[0]
+    levels = (("method", "variant", "dataset", "protocol", "bits"), ("method", "dataset", "protocol"), ("method",))
+    for keys in levels:
+        times = [float(row["fit_seconds"]) for row in rows
+                 if all(row[key] == first[key] for key in keys) and _finite(row.get("fit_seconds"))]
+        if times:
+            times.sort()
+            return times[len(times) // 2] + cell.kind.overhead_seconds
+    return cell.kind.estimate_seconds
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
