@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from scae_hash import data
+from scae_hash.data import locate
 
 REAL_DATA = Path(os.environ.get("SCAE_HASH_DATA") or Path(__file__).parents[1] / ".." / "shared" / "data")
 
@@ -15,7 +15,7 @@ def no_download(monkeypatch):
     def fail_download(name):
         pytest.fail(f"a test tried to download {name}")
 
-    monkeypatch.setattr(data, "_keras_load_data", fail_download)
+    monkeypatch.setattr(locate, "_keras_load_data", fail_download)
 
 
 @pytest.fixture

@@ -17,10 +17,13 @@ from scae_hash.data import (
     CIFAR10_CLASSES,
     Dataset,
     canonical_name,
+    image_trees,
+    keras_files,
     load_dataset,
     load_idx_folder,
     load_image_folder,
     load_image_zip,
+    locate,
     order_image_files,
     read_idx,
 )
@@ -46,9 +49,9 @@ def isolated_from_network_and_caches(monkeypatch, tmp_path):
     def fail_download(name):
         pytest.fail(f"a test tried to download {name}")
 
-    monkeypatch.setattr(data, "_keras_load_data", fail_download)
+    monkeypatch.setattr(locate, "_keras_load_data", fail_download)
     monkeypatch.delenv(data.DATA_ENV_VAR, raising=False)
-    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "no-debian-package")
+    monkeypatch.setattr(locate, "DEBIAN_FASHION_DIR", tmp_path / "no-debian-package")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
@@ -223,7 +226,7 @@ def test_real_mnist_pool_is_train_then_test():
 
 def test_real_fashion_from_the_debian_folder(monkeypatch):
     real_file(REAL_FASHION / "t10k-labels-idx1-ubyte.gz")
-    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", REAL_FASHION)
+    monkeypatch.setattr(locate, "DEBIAN_FASHION_DIR", REAL_FASHION)
     fashion = load_dataset("fashion-mnist")
     assert fashion.images.shape == (70_000, 28, 28, 1)
     assert np.bincount(fashion.labels[60_000:]).tolist() == [1000] * 10
@@ -305,7 +308,7 @@ def test_decoded_zip_is_cached_until_the_zip_changes(tmp_path, monkeypatch):
     def fail_decode(*args, **kwargs):
         pytest.fail("decoded despite the cache")
 
-    monkeypatch.setattr(data, "decode_images", fail_decode)
+    monkeypatch.setattr(image_trees, "decode_images", fail_decode)
     cached = load_image_zip(zip_path, cache_dir=cache)
     np.testing.assert_array_equal(cached.images, first.images)
     np.testing.assert_array_equal(cached.labels, first.labels)
@@ -313,6 +316,19 @@ def test_decoded_zip_is_cached_until_the_zip_changes(tmp_path, monkeypatch):
     os.utime(zip_path, ns=(0, 0))
     with pytest.raises(pytest.fail.Exception, match="decoded despite the cache"):
         load_image_zip(zip_path, cache_dir=cache)
+
+
+def test_a_cache_write_cut_short_leaves_no_file_and_only_warns(tmp_path, monkeypatch):
+    zip_path, cache = cifar_like_zip(tmp_path / "cifar.zip"), tmp_path / "decoded"
+
+    def savez_then_fail(stream, **arrays):
+        stream.write(b"PK\x03\x04 half an archive")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(image_trees.np, "savez", savez_then_fail)
+    with pytest.warns(UserWarning, match="could not cache decoded images"):
+        decoded = load_image_zip(zip_path, cache_dir=cache)
+    assert len(decoded.labels) == 20 and list(cache.iterdir()) == []
 
 
 # -------------------------------------------------------------------------------------------------
@@ -324,7 +340,7 @@ def write_cifar_batches(folder: Path) -> np.ndarray:
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     rows = []
-    for batch_name in [*data._CIFAR_TRAIN_BATCHES, data._CIFAR_TEST_BATCH]:
+    for batch_name in [*keras_files.CIFAR_TRAIN_BATCHES, keras_files.CIFAR_TEST_BATCH]:
         batch = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), b"labels": [9, 0, 5, 0]}
         (folder / batch_name).write_bytes(pickle.dumps(batch))
         rows.append(batch[b"data"])
@@ -391,7 +407,7 @@ def test_environment_then_debian_folder_for_fashion(tmp_path, monkeypatch):
     write_idx_folder(tmp_path / "collection" / "mnist")  # holds MNIST only
     debian_images, _ = write_idx_folder(tmp_path / "debian", seed=3)
     monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path / "collection"))
-    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "debian")
+    monkeypatch.setattr(locate, "DEBIAN_FASHION_DIR", tmp_path / "debian")
     fashion = load_dataset("fashion")
     assert fashion.source == str(tmp_path / "debian")
     np.testing.assert_array_equal(fashion.images, debian_images)
@@ -404,7 +420,7 @@ def offline(name):
 def test_environment_folder_is_never_taken_for_another_data_sets_own_folder(tmp_path, monkeypatch):
     write_idx_folder(tmp_path / "mnist")
     monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path / "mnist"))
-    monkeypatch.setattr(data, "_keras_load_data", offline)
+    monkeypatch.setattr(locate, "_keras_load_data", offline)
     with pytest.raises(DataError, match="fashion not found locally.*download failed: offline"):
         load_dataset("fashion")
 
@@ -417,7 +433,7 @@ def test_download_is_the_last_resort(monkeypatch):
         x = np.zeros((4, 32, 32, 3), np.uint8) + np.arange(4, dtype=np.uint8)[:, None, None, None]
         return (x[:3], np.array([[2], [0], [2]], np.uint8)), (x[3:], np.array([[1]], np.uint8))
 
-    monkeypatch.setattr(data, "_keras_load_data", fake_keras)
+    monkeypatch.setattr(locate, "_keras_load_data", fake_keras)
     cifar = load_dataset("cifar10")
     assert requested == ["cifar10"] and cifar.source == "keras.datasets"
     assert cifar.labels.tolist() == [0, 2, 2, 1]  # class order within train, as in the JPEG copy
