@@ -10,7 +10,7 @@ Resumable: trained SCAE models are reused from runs/<config>-seed<N>/ (the folde
 row of results/comparison.csv is appended once, as soon as it is scored; a rerun only does what
 is missing (--force rescores and retimes every row; the newest row of a method is the one shown). Then it writes results/tables/comparison_<dataset>.md/.tex and
 thesis_figures/comparison_<dataset>.png/.pdf; --redraw does only that, from the saved rows.
-The rankings and costs are defined in scae_hash/comparison.py.
+The rankings and costs are defined in scae_hash/comparison/ (ranking.py, costs.py).
 """
 
 from __future__ import annotations

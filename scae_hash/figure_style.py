@@ -12,9 +12,19 @@ TOL_WINE = "#882255"  # Tol's muted wine: the one more colour the methods need, 
 METHOD_COLOURS = {"scae": OKABE_ITO["vermillion"], "scae-features": OKABE_ITO["purple"], "itq": OKABE_ITO["blue"],
                   "lsh": OKABE_ITO["orange"], "pcah": OKABE_ITO["green"], "sh": OKABE_ITO["sky_blue"],
                   "imh": OKABE_ITO["black"], "imh-features": OKABE_ITO["black"],
-                  "scae-manifold": TOL_WINE, "scae-manifold-features": TOL_WINE}
+                  "scae-manifold": TOL_WINE, "scae-manifold-features": TOL_WINE,
+                  # The deep hashing vs deep metric comparison (scae_hash/comparison): the model family
+                  # by colour (SCAE-hash's, the dual model's, the supervised Siamese network's), the
+                  # ranking by marker. Sky blue and green are SH's and PCAH's, which it never shows.
+                  "scae-two-stage-100": OKABE_ITO["vermillion"], "scae-two-stage-1000": OKABE_ITO["vermillion"],
+                  "scae-dual-two-stage-100": OKABE_ITO["sky_blue"], "scae-dual-two-stage-1000": OKABE_ITO["sky_blue"],
+                  "siamese-supervised": OKABE_ITO["green"], "siamese-supervised-features": OKABE_ITO["green"],
+                  "scae+siamese-supervised-two-stage-1000": OKABE_ITO["green"]}
 METHOD_MARKERS = {"scae": "D", "scae-features": "X", "itq": "o", "lsh": "s", "pcah": "^", "sh": "v",
-                  "imh": "P", "imh-features": "*", "scae-manifold": "h", "scae-manifold-features": "H"}
+                  "imh": "P", "imh-features": "*", "scae-manifold": "h", "scae-manifold-features": "H",
+                  "scae-two-stage-100": "^", "scae-two-stage-1000": "v", "scae-dual-two-stage-100": "^",
+                  "scae-dual-two-stage-1000": "v", "siamese-supervised": "D", "siamese-supervised-features": "X",
+                  "scae+siamese-supervised-two-stage-1000": "v"}
 OTHER_COLOURS = [OKABE_ITO[name] for name in ("black", "orange", "green", "sky_blue", "purple", "blue")]
 # Tol's "muted" scheme (nine colours) plus black: ten classes on the 2-D maps.
 CLASS_COLOURS = ["#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255",

@@ -28,9 +28,10 @@ import numpy as np
 from scae_hash.errors import DataError
 from scae_hash.hashers import Hasher
 from scae_hash.images import decode_image, display_path, load_image, to_float
-from scae_hash.index import HammingIndex, rerank_candidates
+from scae_hash.index import HammingIndex
 from scae_hash.index_file import read_index_file
 from scae_hash.path_table import PathTable
+from scae_hash.rerank import rerank_shortlist, unit_rows
 
 DEFAULT_SHORTLIST = 100  # shortlist of a dual-model re-rank when no --rerank N is given
 _HASH_CHUNK = 1 << 20
@@ -284,7 +285,7 @@ def find(index: ImageIndex, images: Sequence[np.ndarray], *, k: int = 10, offset
     elif reranking:
         _, candidates = index.codes.search(query_bits, shortlist)
         database_features = index.feature_rows("rerank_features" if second is not None else "features", candidates)
-        scores, ids = rerank_candidates(candidates, query_features, database_features, stop)
+        scores, ids = rerank_shortlist(candidates, unit_rows(query_features), unit_rows(database_features), stop)
         found = [Hits(row_ids[offset:], row_scores[offset:], candidates.shape[1], offset, shortlist)
                  for row_ids, row_scores in zip(ids, scores)]
     else:

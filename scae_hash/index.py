@@ -1,5 +1,6 @@
 """Retrieval over binary codes on faiss: exact Hamming k-NN, lookup within a Hamming radius,
-and two-stage retrieval (Hamming shortlist, then re-rank with continuous features).
+and two-stage retrieval (Hamming shortlist, then re-rank with continuous features: the re-ranking
+itself is `scae_hash.rerank`, shared with image search and the comparison).
 
 The API follows faiss (`add`, `search(queries, k) -> (distances, ids)`), with the protocol's
 tie rule (equal distances in database order), so an index returns what the metrics score.
@@ -29,6 +30,7 @@ import numpy as np
 
 from scae_hash.codes import pack_bits, unpack_bits, validate_bits
 from scae_hash.errors import ConfigError
+from scae_hash.rerank import rerank_shortlist, unit_rows
 
 # Items per bucket that multi-index hashing aims at: fewer means more, emptier buckets.
 _ITEMS_PER_BUCKET = 16
@@ -190,30 +192,11 @@ def multi_hash_layout(n_bits: int, ntotal: int, radius: int) -> tuple[int, int] 
     return n_tables, substring_bits
 
 
-def rerank(candidates: np.ndarray, query_features: np.ndarray, database_features: np.ndarray,
-           k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Re-order each query's candidate ids by cosine similarity of continuous features."""
-    return rerank_candidates(candidates, query_features, database_features[candidates], k)
-
-
-def rerank_candidates(candidates: np.ndarray, query_features: np.ndarray, candidate_features: np.ndarray,
-                      k: int) -> tuple[np.ndarray, np.ndarray]:
-    """`rerank` given each candidate's features, (nq, shortlist, d): for features read from
-    disk row by row instead of held whole."""
-    similarity = np.einsum("qd,qsd->qs", _unit(query_features), _unit(candidate_features))
-    order = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(similarity, order, axis=1), np.take_along_axis(candidates, order, axis=1)
-
-
 def two_stage_search(index: HammingIndex, query_bits: np.ndarray, query_features: np.ndarray,
                      database_features: np.ndarray, k: int, shortlist: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """Hamming shortlist (cheap, over packed codes), then exact re-ranking of the shortlist only."""
+    """Hamming shortlist (cheap, over packed codes), then exact re-ranking of the shortlist only:
+    (similarities, ids), each (nq, k)."""
     if shortlist < k:
         raise ConfigError(f"the shortlist ({shortlist}) must be at least k ({k})")
     _, candidates = index.search(query_bits, shortlist)
-    return rerank(candidates, query_features, database_features, k)
-
-
-def _unit(features: np.ndarray) -> np.ndarray:
-    features = np.asarray(features, dtype=np.float32)
-    return features / np.maximum(np.linalg.norm(features, axis=-1, keepdims=True), 1e-12)
+    return rerank_shortlist(candidates, unit_rows(query_features), unit_rows(database_features[candidates]), k)

@@ -6,14 +6,18 @@ import pandas as pd
 import pytest
 
 from scae_hash.codes_file import CodeSet, CodesFile
-from scae_hash.comparison import (ENTRIES, Entry, QueryCost, bytes_per_item, entry_row, measure_query_costs,
-                                  score_entry, supervision, two_stage_ranking, unit_rows, write_outputs)
+from scae_hash.comparison.costs import QueryCost, bytes_per_item, measure_query_costs
+from scae_hash.comparison.ranking import ENTRIES, Entry, score_entry, supervision, two_stage_ranking
+from scae_hash.comparison.report import write_outputs
+from scae_hash.comparison.runner import entry_row
 from scae_hash.data import MNIST_CLASSES, Dataset
 from scae_hash.errors import ConfigError
 from scae_hash.evaluation import run_hasher
 from scae_hash.hashers.base import Hasher
+from scae_hash.index import HammingIndex, two_stage_search
 from scae_hash.metrics import evaluate_codes, evaluate_ranking
 from scae_hash.protocol import Split
+from scae_hash.rerank import unit_rows
 
 
 def brute_force_scores(ranking: np.ndarray, query_labels, database_labels, k: int, n: int) -> tuple[float, float, float]:
@@ -100,6 +104,22 @@ def test_two_stage_ranking_matches_brute_force(shortlist):
     got = np.concatenate([two_stage_ranking(*args, shortlist)(slice(start, min(start + 3, 7)))
                           for start in range(0, 7, 3)])
     np.testing.assert_array_equal(got, brute_force_two_stage(*args, shortlist))
+
+
+@pytest.mark.parametrize("shortlist", [5, 40])
+def test_the_comparisons_two_stage_head_is_what_the_index_returns(shortlist):
+    """One re-ranker: the comparison's ranking starts with the index's two-stage answer, ties and
+    all (8-bit codes and duplicated features make many), also with a second model's features."""
+    models = random_models(n_query=9, n_database=80, bits=8)
+    codes, other = models["scae"], models["scae-dual"]
+    for features in (codes, other):
+        features.database.features[10:20] = features.database.features[0]
+        args = (codes.query.bits, codes.database.bits, features.query.features, features.database.features)
+        ranking = two_stage_ranking(*args, shortlist)(slice(0, 9))
+        index = HammingIndex(8).add(codes.database.bits)
+        _, ids = two_stage_search(index, codes.query.bits, features.query.features, features.database.features,
+                                  k=shortlist, shortlist=shortlist)
+        np.testing.assert_array_equal(ranking[:, :shortlist], ids)
 
 
 def test_two_stage_entry_scores_its_full_ranking():
