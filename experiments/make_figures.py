@@ -20,6 +20,8 @@ ABLATION_CONFIGS = REPO_ROOT / "experiments" / "configs" / "ablations"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", nargs="+", default=["results/baselines.csv", "results/scae.csv"])
+    parser.add_argument("--comparison", default="results/comparison.csv",
+                        help="the deep hashing vs deep metric rows (default: %(default)s)")
     parser.add_argument("--out", default="thesis_figures")
     parser.add_argument("--curve-bits", type=int, default=FIGURE_BITS, help="code length of the curve and artifact figures")
     parser.add_argument("--maps", default="results/maps", help="cache of the t-SNE maps (default: %(default)s)")
@@ -48,6 +50,10 @@ def main() -> None:
         written += plots.save_figure(figures.ablations(groups), args.out, "ablations")
     else:
         print("skipped ablations: no ablation rows beside their data set's own config")
+    if Path(args.comparison).is_file():
+        from scae_hash.comparison.report import write_figures as write_comparison_figures
+
+        written += write_comparison_figures(read_results([args.comparison]), Path(args.out))
     print("\n".join(map(str, written)))
     print(f"{len(written)} files in {time.perf_counter() - started:.1f} s")
 

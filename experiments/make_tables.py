@@ -23,6 +23,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", nargs="+", default=["results/baselines.csv", "results/scae.csv"])
     parser.add_argument("--validation", default="results/validation.csv", help="the validation rows (default: %(default)s)")
+    parser.add_argument("--comparison", default="results/comparison.csv",
+                        help="the deep hashing vs deep metric rows (default: %(default)s)")
     parser.add_argument("--out", default="results/tables")
     args = parser.parse_args()
     frame = read_results(args.results)
@@ -45,6 +47,10 @@ def main() -> None:
     write_cost_table(frame, out, args.results)
     if Path(args.validation).is_file():
         write_validation_table(read_results([args.validation]), out, args.validation)
+    if Path(args.comparison).is_file():
+        from scae_hash.comparison.report import write_tables as write_comparison_tables
+
+        write_comparison_tables(read_results([args.comparison]), out)
     print(f"tables written to {out}/")
 
 

@@ -236,15 +236,18 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def to_latex(table: pd.DataFrame, caption: str) -> str:
+def to_latex(table: pd.DataFrame, caption: str, wide: bool = False) -> str:
+    """A booktabs table; ``wide``: across both columns of a two-column page, in small type."""
     columns = "l" + "c" * len(table.columns)
     header = [_latex(table.index.name or "Method").capitalize(),
               *(f"{c} bits" if isinstance(c, (int, np.integer)) else _latex(str(c)) for c in table.columns)]
-    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{_latex(caption)}}}", rf"\begin{{tabular}}{{{columns}}}",
+    environment = "table*" if wide else "table"
+    lines = [rf"\begin{{{environment}}}[t]", r"\centering", *([r"\scriptsize"] if wide else []),
+             rf"\caption{{{_latex(caption)}}}", rf"\begin{{tabular}}{{{columns}}}",
              r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
     lines += [" & ".join([_latex(str(method)), *(_latex(str(cell)) for cell in row)]) + r" \\"
               for method, row in zip(table.index, table.values)]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular}", rf"\end{{{environment}}}"]
     return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ import pytest
 from scae_hash.codes_file import CodeSet, CodesFile
 from scae_hash.comparison.costs import QueryCost, bytes_per_item, measure_query_costs
 from scae_hash.comparison.ranking import ENTRIES, Entry, score_entry, supervision, two_stage_ranking
-from scae_hash.comparison.report import write_outputs
+from scae_hash.comparison.report import write_figures, write_tables
 from scae_hash.comparison.runner import entry_row
 from scae_hash.data import MNIST_CLASSES, Dataset
 from scae_hash.errors import ConfigError
@@ -169,9 +169,9 @@ def test_table_and_figure_from_saved_rows(tmp_path):
                      "bytes_per_item": 8 + 1024 * bool(entry.features), "query_ms_1m": 1.0, "query_ms_100m": 100.0,
                      "memory_bytes_1m": 8e6, "memory_bytes_100m": 8e8, "n_query": 1000, "n_database": 69000,
                      "split_seed": 0, "timing_k": 100, "query_threads": 1, "timing_queries": 200,
-                     "timing_repeats": 5})
-    written = write_outputs(pd.DataFrame(rows), "mnist", 64, tables_dir=tmp_path / "tables",
-                            figures_dir=tmp_path / "figures", dataset_label="MNIST")
+                     "timing_repeats": 5, "encode_ms_per_image": 0.04})
+    frame = pd.DataFrame(rows)
+    written = write_tables(frame, tmp_path / "tables") + write_figures(frame, tmp_path / "figures")
     assert [path.suffix for path in written] == [".md", ".tex", ".png", ".pdf"]
     markdown = written[0].read_text()
     assert "extrap." in markdown and "[supervised]" in markdown and "8 MB" in markdown

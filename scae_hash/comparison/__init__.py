@@ -5,6 +5,6 @@ By job: `ranking` (the rows and how each ranks and is scored), `costs` (query ti
 `report` (table and figure from saved rows), `runner` (models, caching, the run itself).
 """
 
-from scae_hash.comparison.runner import ComparisonSetup, redraw, run_comparison
+from scae_hash.comparison.runner import ComparisonSetup, run_comparison
 
-__all__ = ["ComparisonSetup", "redraw", "run_comparison"]
+__all__ = ["ComparisonSetup", "run_comparison"]

@@ -45,7 +45,7 @@ class Entry:
         return tuple(dict.fromkeys(key for key in (self.codes, self.features) if key))
 
 
-# Model keys: "scae" (training seed), "scae-dual" (seed + 1), "siamese-supervised", "itq".
+# Model keys: "scae" (training seed), "scae-dual" (seed + 1), "siamese-supervised", "itq", "imh".
 SUPERVISED_MODELS = frozenset({"siamese-supervised"})
 ENTRIES: tuple[Entry, ...] = (
     Entry("scae", codes="scae"),
@@ -55,6 +55,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("scae-dual-two-stage-100", codes="scae", features="scae-dual", shortlist=100),
     Entry("scae-dual-two-stage-1000", codes="scae", features="scae-dual", shortlist=1000),
     Entry("itq", codes="itq"),
+    Entry("imh", codes="imh"),
     Entry("siamese-supervised", codes="siamese-supervised"),
     Entry("siamese-supervised-features", features="siamese-supervised"),
     Entry("scae+siamese-supervised-two-stage-1000", codes="scae", features="siamese-supervised", shortlist=1000),
@@ -67,6 +68,7 @@ ENTRY_LABELS = {
     "scae-dual-two-stage-100": "Dual model (SCAE seed+1 features), shortlist 100",
     "scae-dual-two-stage-1000": "Dual model (SCAE seed+1 features), shortlist 1,000",
     "itq": "ITQ on pixels",
+    "imh": "IMH (UMAP layout of the pixels)",
     "siamese-supervised": "Siamese codes (ITQ) [supervised]",
     "siamese-supervised-features": "Siamese features [supervised]",
     "scae+siamese-supervised-two-stage-1000": "SCAE shortlist 1,000 + Siamese re-rank [supervised]",

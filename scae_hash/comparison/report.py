@@ -18,7 +18,8 @@ from scae_hash.results import to_latex, to_markdown
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-TABLE_COLUMNS = ["Supervision", "Ranking", "mAP", "mAP@1000", "P@10", "Query ms ({n} items, measured)", "Bytes/item",
+TABLE_COLUMNS = ["Supervision", "Ranking", "mAP", "mAP@1000", "P@10", "Encode ms/query", "Query ms ({n} items, measured)",
+                 "Bytes/item",
                  "Query ms 1M (extrap.)", "Query ms 100M (extrap.)", "Memory 1M (extrap.)", "Memory 100M (extrap.)"]
 
 
@@ -49,7 +50,8 @@ def display_table(rows: pd.DataFrame) -> pd.DataFrame:
     for row in rows.itertuples():
         ranking = row.ranking + (f" ({int(row.shortlist):,})" if row.ranking == "two-stage" else "")
         cells.append([row.supervision, ranking, f"{row.map:.4f}", f"{row.map_at_1000:.4f}",
-                      f"{row.precision_at_10:.4f}", _ms(row.query_ms), f"{int(row.bytes_per_item):,}",
+                      f"{row.precision_at_10:.4f}", _ms(row.encode_ms_per_image), _ms(row.query_ms),
+                      f"{int(row.bytes_per_item):,}",
                       _ms(row.query_ms_1m), _ms(row.query_ms_100m), _size(row.memory_bytes_1m),
                       _size(row.memory_bytes_100m)])
     columns = [column.format(n=f"{int(rows.iloc[0].n_database):,}") for column in TABLE_COLUMNS]
@@ -64,7 +66,9 @@ def table_notes(rows: pd.DataFrame) -> str:
         f"{int(first.split_seed)}), {int(first.bits)} bits. Query ms: wall time per query, one query at a time, "
         f"top {int(first.timing_k)} returned, faiss flat index (binary Hamming or inner product on unit features), "
         f"{int(first.query_threads)} thread(s), mean over {int(first.timing_queries)} queries, best of "
-        f"{int(first.timing_repeats)} rounds that time every row in turn; encoding the query image is not included. "
+        f"{int(first.timing_repeats)} rounds that time every row in turn; encoding the query image is not included "
+        "there: encode ms/query is its own column (each model's encoding time per image, batched, summed over "
+        "the models a row uses; IMH places a new image on the fitted layout through its neighbours). "
         "Two-stage: the Hamming shortlist (ties by database index) re-ranked by cosine of the features; its mAP "
         "scores the re-ranked shortlist followed by the rest in Hamming order. Dual model: codes of the SCAE model, "
         "features of a second SCAE model trained with the next seed. 1M / 100M columns are a linear extrapolation "
@@ -117,21 +121,40 @@ def comparison_figure(rows: pd.DataFrame, dataset_label: str) -> Figure:
     return fig
 
 
-def write_outputs(frame: pd.DataFrame, dataset: str, bits: int, *, tables_dir: Path, figures_dir: Path,
-                  dataset_label: str) -> list[Path]:
-    """Write the table (.md, .tex) and the figure (.png, .pdf) of one data set from saved rows."""
+def write_tables(frame: pd.DataFrame, tables_dir: Path) -> list[Path]:
+    """The table (.md, .tex) of every data set and code length in the saved rows."""
+    written = []
+    for (dataset, bits), rows in _groups(frame):
+        table, notes = display_table(rows), table_notes(rows)
+        caption = f"Deep hashing vs deep metric learning on {_label(dataset)}, {bits} bits. {notes}"
+        written += [write_text(tables_dir / f"comparison_{dataset}.md", f"{to_markdown(table)}\n\n{notes}\n"),
+                    write_text(tables_dir / f"comparison_{dataset}.tex", f"{to_latex(table, caption, wide=True)}\n")]
+    return written
+
+
+def write_figures(frame: pd.DataFrame, figures_dir: Path) -> list[Path]:
+    """The figure (.png, .pdf) of every data set and code length in the saved rows."""
     import matplotlib.pyplot as plt
 
-    rows = comparison_table(frame, dataset, bits)
-    table, notes = display_table(rows), table_notes(rows)
-    caption = f"Deep hashing vs deep metric learning on {dataset_label}, {int(rows.iloc[0].bits)} bits. {notes}"
-    written = [write_text(tables_dir / f"comparison_{dataset}.md", f"{to_markdown(table)}\n\n{notes}\n"),
-               write_text(tables_dir / f"comparison_{dataset}.tex", f"{to_latex(table, caption)}\n")]
-    fig = comparison_figure(rows, dataset_label)
-    for suffix in (".png", ".pdf"):
-        target = figures_dir / f"comparison_{dataset}{suffix}"
-        with atomic_path(target) as temporary:
-            fig.savefig(temporary, dpi=160 if suffix == ".png" else None, format=suffix[1:])
-        written.append(target)
-    plt.close(fig)
+    written = []
+    for (dataset, _), rows in _groups(frame):
+        fig = comparison_figure(rows, _label(dataset))
+        for suffix in (".png", ".pdf"):
+            target = figures_dir / f"comparison_{dataset}{suffix}"
+            with atomic_path(target) as temporary:
+                fig.savefig(temporary, dpi=160 if suffix == ".png" else None, format=suffix[1:])
+            written.append(target)
+        plt.close(fig)
     return written
+
+
+def _groups(frame: pd.DataFrame) -> list[tuple[tuple[str, int], pd.DataFrame]]:
+    """Each data set's rows at its (one) code length, in ENTRIES order."""
+    pairs = frame[["dataset", "bits"]].drop_duplicates().itertuples(index=False)
+    return [((dataset, int(bits)), comparison_table(frame, dataset, int(bits))) for dataset, bits in pairs]
+
+
+def _label(dataset: str) -> str:
+    from scae_hash.plots import DATASET_LABELS
+
+    return DATASET_LABELS.get(dataset, dataset)

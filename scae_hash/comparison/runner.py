@@ -24,7 +24,6 @@ from scae_hash.atomic import atomic_path
 from scae_hash.codes_file import CodesFile
 from scae_hash.comparison.costs import EXTRAPOLATE_TO, TIMING_K, QueryCost, bytes_per_item, measure_query_costs
 from scae_hash.comparison.ranking import ENTRIES, Entry, score_entry, supervision
-from scae_hash.comparison.report import write_outputs
 from scae_hash.errors import ConfigError
 from scae_hash.metrics import RetrievalMetrics
 
@@ -46,7 +45,6 @@ class ComparisonSetup:
     config_dir: Path = Path("experiments/configs")
     run_root: Path = Path("runs")
     results_dir: Path = Path("results")
-    figures_dir: Path = Path("thesis_figures")
     threads: int = 1
     repeats: int = 9
     timing_queries: int = 200
@@ -71,6 +69,10 @@ def make_hasher(key: str, setup: ComparisonSetup) -> Hasher:
 
     if key == "itq":
         return ITQ(setup.bits, setup.seed)
+    if key == "imh":
+        from scae_hash.hashers import make_baseline
+
+        return make_baseline("imh", setup.bits, setup.seed)
     if key == "siamese-supervised":
         from scae_hash.hashers.siamese import SiameseHasher
 
@@ -179,12 +181,11 @@ def done_methods(setup: ComparisonSetup) -> set[str]:
     return set(frame.loc[same, "method"])
 
 
-def run_comparison(setup: ComparisonSetup, log: Callable[[str], None] = print) -> tuple[list[dict], list[Path]]:
-    """Every missing row of the comparison, each appended as soon as it is scored; then the
-    table and the figure from all saved rows. Returns the new rows and the files written."""
+def run_comparison(setup: ComparisonSetup, log: Callable[[str], None] = print) -> list[dict]:
+    """Every missing row of the comparison, each appended as soon as it is scored (its table and
+    figure are drawn from the saved rows by experiments/make_tables.py and make_figures.py)."""
     from scae_hash.atomic import check_writable
-    from scae_hash.data import load_dataset
-    from scae_hash.protocol import protocol_split
+    from scae_hash.experiment import RunSettings, protocol_data
     from scae_hash.results import append_rows, provenance
 
     check_writable(setup.results_file)
@@ -196,10 +197,12 @@ def run_comparison(setup: ComparisonSetup, log: Callable[[str], None] = print) -
             if entry.method not in done_methods(setup) and (not setup.only or entry.method in setup.only)]
     new_rows = []
     if todo:
-        dataset = load_dataset(setup.dataset, setup.data_dir, progress=setup.progress)
+        settings = RunSettings(seed=setup.seed, split_seed=setup.split_seed, data_dir=setup.data_dir,
+                               results_dir=setup.results_dir, progress=setup.progress)
+        data = protocol_data(setup.dataset, settings)
+        dataset, split = data.dataset, data.split
         if dataset.name != setup.dataset:
             raise ConfigError(f"use the data set's own name {dataset.name!r}, not {setup.dataset!r}")
-        split = protocol_split(dataset.labels, seed=setup.split_seed)
         models: dict[str, CodesFile] = {}
         for key in dict.fromkeys(key for entry in todo for key in entry.models):
             log(f"[comparison] model {key}")
@@ -217,17 +220,4 @@ def run_comparison(setup: ComparisonSetup, log: Callable[[str], None] = print) -
             row.update(provenance(configs), data_source=dataset.source)
             append_rows([row], setup.results_file)
             new_rows.append(row)
-    return new_rows, redraw(setup)
-
-
-def redraw(setup: ComparisonSetup) -> list[Path]:
-    """The table and the figure of one data set and code length from the saved rows only."""
-    from scae_hash.plots import DATASET_LABELS
-    from scae_hash.results import read_results
-
-    if not setup.results_file.is_file():
-        raise ConfigError(f"no comparison rows yet: {setup.results_file} does not exist")
-    frame = read_results([setup.results_file])
-    return write_outputs(frame, setup.dataset, setup.bits, tables_dir=setup.results_dir / "tables",
-                         figures_dir=setup.figures_dir,
-                         dataset_label=DATASET_LABELS.get(setup.dataset, setup.dataset))
+    return new_rows
