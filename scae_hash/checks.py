@@ -69,15 +69,25 @@ def check_neighbours(config, n_images: int) -> None:
         )
 
 
-def image_side(text: str) -> int:
-    """``--size`` side: a positive integer no larger than :data:`MAX_IMAGE_SIDE`."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"image side must be an integer, got {text!r}") from None
-    if not 1 <= value <= MAX_IMAGE_SIDE:
-        raise argparse.ArgumentTypeError(f"image side must be in 1..{MAX_IMAGE_SIDE}, got {value}")
-    return value
+def integer_option(what: str, low: int, high: int | None = None):
+    """An argparse type for an integer in ``low..high`` (no upper bound when ``high`` is None);
+    anything else is one line naming ``what``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"in {low}..{high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{what} must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
+#: ``--size`` side: an image side beyond MAX_IMAGE_SIDE is a typo, not a wish.
+image_side = integer_option("image side", 1, MAX_IMAGE_SIDE)
 
 
 def codes_paths(template: str, runs: list[dict]) -> list[Path]:

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
-from scae_hash.checks import image_side, one_line
+from scae_hash.checks import image_side, integer_option, one_line
 from scae_hash.errors import ScaeHashError
 from scae_hash.constants import MAX_BITS, MIN_BITS, SPLITS
 
@@ -20,34 +20,9 @@ JSON_KEYS_ORDER = ["method", "dataset", "bits", "seed", "map", "map_at_1000", "m
                    "precision_at_1000", "p_r2"]
 
 
-def bits_value(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bits must be an integer, got {text!r}") from None
-    if not MIN_BITS <= value <= MAX_BITS:
-        raise argparse.ArgumentTypeError(f"bits must be in {MIN_BITS}..{MAX_BITS}, got {value}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def port_value(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"port must be an integer, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
-    return value
+bits_value = integer_option("bits", MIN_BITS, MAX_BITS)
+positive_int = integer_option("the value", 1)
+port_value = integer_option("port", 0, 65535)
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

@@ -243,7 +243,7 @@ class _FeatureRanker:
         metric: str,
     ) -> None:
         if metric == "cosine":
-            query_features, database_features = _unit_rows(query_features), _unit_rows(database_features)
+            query_features, database_features = unit_rows(query_features), unit_rows(database_features)
         self.metric = metric
         self.query_features, self.database_features = query_features, database_features
         self.database_sq_norms = np.einsum("ij,ij->i", database_features, database_features)
@@ -273,9 +273,10 @@ class _FeatureRanker:
         )
 
 
-def _unit_rows(features: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero) so a dot product is the cosine."""
-    norms = np.linalg.norm(features, axis=1, keepdims=True)
+def unit_rows(features: np.ndarray) -> np.ndarray:
+    """Rows (last axis) scaled to unit length, zero rows staying zero, in their own dtype: a dot
+    product of two is their cosine."""
+    norms = np.linalg.norm(features, axis=-1, keepdims=True)
     return features / np.where(norms > 0, norms, 1).astype(features.dtype)
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from scae_hash import metrics
+
 
 def unit_rows(features: np.ndarray) -> np.ndarray:
-    """float32 rows (last axis) of unit length, zero rows staying zero: a dot product of two
-    is their cosine. Normalise once and re-rank many times."""
-    features = np.asarray(features, dtype=np.float32)
-    norms = np.linalg.norm(features, axis=-1, keepdims=True)
-    return features / np.where(norms > 0, norms, 1).astype(np.float32)
+    """float32 rows of unit length (:func:`scae_hash.metrics.unit_rows`): normalise once and
+    re-rank many times."""
+    return metrics.unit_rows(np.asarray(features, dtype=np.float32))
 
 
 def rerank_shortlist(candidates: np.ndarray, query_unit: np.ndarray, candidate_unit: np.ndarray,
