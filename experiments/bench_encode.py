@@ -44,7 +44,7 @@ def main() -> None:
     from scae_hash.hashers.scae import INFERENCE_BATCH
     from scae_hash.manifold.binarize import FourierITQ
     from scae_hash.manifold.config import load_manifold_config
-    from scae_hash.manifold.network import GraphAutoencoder
+    from scae_hash.manifold.network import GraphAutoencoder, LayoutFrame
     from scae_hash.model.blocks import ConvAEBlocks
     from scae_hash.model.hashing_model import HashingModel
 
@@ -59,8 +59,9 @@ def main() -> None:
     manifold = load_manifold_config(CONFIGS / "manifold" / f"{args.dataset}.yaml")
     blocks = ConvAEBlocks(manifold.image_shape, manifold.model.block_channels, manifold.model.kernel_size,
                           manifold.model.convs_per_block)
-    network = GraphAutoencoder(blocks, manifold, a=1.0, b=1.0, layout_mean=np.zeros(manifold.graph.n_components),
-                               layout_scale=np.ones(manifold.graph.n_components), seed=0)
+    unit = LayoutFrame(a=1.0, b=1.0, mean=np.zeros(manifold.graph.n_components),
+                       scale=np.ones(manifold.graph.n_components))
+    network = GraphAutoencoder(blocks, manifold, frame=unit, seed=0)
     layout = np.asarray(network.predict(x[:2000], batch_size=INFERENCE_BATCH, verbose=0)["layout"])
     binarizer = FourierITQ(64, 0).fit(layout)
 

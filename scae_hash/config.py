@@ -1,9 +1,8 @@
-"""Typed SCAE experiment configs, read from YAML and validated before any training starts.
+"""Typed SCAE experiment configs, validated before any training starts.
 
 A config file is a mapping with the sections below; every key is optional except
-``dataset`` (mnist, fashion or cifar10). Ablations are configs too: a file may start with ``extends: base.yaml``
-(a path relative to itself) and then override only what differs, and ``overrides`` such as
-``["pretrain.enabled=false"]`` patch a loaded file the same way (for a command line).
+``dataset`` (mnist, fashion or cifar10). Ablations and command-line overrides are patches of
+that mapping (``extends``, ``key.path=value``: :mod:`scae_hash.config_files`).
 
 Every problem is reported as one :class:`ConfigError` line naming the file and the key.
 """
@@ -18,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from scae_hash.checks import read_yaml_mapping
+from scae_hash.config_files import read_mapping
 from scae_hash.constants import IMAGE_SHAPES, MAX_BITS, MIN_BITS
 from scae_hash.errors import ConfigError
+from scae_hash.model.terms import CODE_TERMS, HEAD_TERMS, LOSS_TERMS
 
 
 @dataclass
@@ -85,11 +83,6 @@ class HeadConfig:
     similarity: float = 1.0
     neighbour: float = 0.0
     neighbours: int = 10
-
-
-#: The weighted fine-tuning terms among LossConfig's keys (the model's loss terms).
-LOSS_WEIGHTS = ("reconstruction", "quantization", "balance", "decorrelation", "contrastive", "similarity", "cluster",
-                "self_label")
 
 
 @dataclass
@@ -167,7 +160,7 @@ class SCAEConfig:
             "feature_dim": model.feature_dim,
             "decoder_input": model.decoder_input,
             "representation": model.representation,
-            "loss_weights": {term: getattr(loss, term) for term in LOSS_WEIGHTS},
+            "loss_weights": {term: getattr(loss, term) for term in LOSS_TERMS},
             "temperature": loss.temperature,
             "clusters": loss.clusters if loss.cluster > 0 else 0,
             "cluster_entropy": loss.cluster_entropy,
@@ -201,15 +194,6 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> SCAECon
     return SCAEConfig.from_dict(mapping, source=str(path))
 
 
-def read_mapping(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
-    """A config file as a plain mapping: ``extends`` followed, overrides applied, not validated."""
-    path = Path(path)
-    mapping = _read_with_bases(path, seen=())
-    for override in overrides or []:
-        _apply_override(mapping, override, str(path))
-    return mapping
-
-
 def config_method(path: str | Path) -> str:
     """The method a config file trains: its ``method`` key, ``scae`` (SCAE-hash) when absent."""
     method = read_mapping(path).get("method", "scae")
@@ -221,45 +205,6 @@ def config_method(path: str | Path) -> str:
 def build_section(cls: type, mapping: Any, source: str) -> Any:
     """A config dataclass from a mapping, every problem one ConfigError line (for other methods' configs)."""
     return _build(cls, mapping, source, prefix="")
-
-
-def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    if path.resolve() in seen:
-        raise ConfigError(f"{path}: 'extends' forms a cycle")
-    mapping = read_yaml_mapping(path)
-    base = mapping.pop("extends", None)
-    if base is None:
-        return mapping
-    if not isinstance(base, str):
-        raise ConfigError(f"{path}: 'extends' must be a file path, got {base!r}")
-    base_mapping = _read_with_bases(path.parent / base, seen + (path.resolve(),))
-    return _deep_merge(base_mapping, mapping)
-
-
-def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _apply_override(mapping: dict[str, Any], override: str, source: str) -> None:
-    key_path, sep, raw_value = override.partition("=")
-    if not sep or not key_path:
-        raise ConfigError(f"{source}: override {override!r} is not of the form key.path=value")
-    *sections, key = key_path.strip().split(".")
-    node = mapping
-    for section in sections:
-        node = node.setdefault(section, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"{source}: override {override!r}: '{section}' is not a section")
-    try:
-        node[key] = yaml.safe_load(raw_value)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{source}: override {override!r}: the value is not valid YAML ({str(error).splitlines()[0]})") from None
 
 
 def _build(cls: type, mapping: Any, source: str, prefix: str) -> Any:
@@ -350,7 +295,7 @@ def _validate(config: SCAEConfig, source: str) -> None:
         head = config.head
         if head.batch_size < 2 or not head.learning_rate > 0:
             fail("'head.batch_size' must be >= 2 and 'head.learning_rate' > 0")
-        if min(head.quantization, head.balance, head.decorrelation, head.similarity, head.neighbour) < 0:
+        if min(getattr(head, term) for term in HEAD_TERMS) < 0:
             fail("'head' loss weights must be >= 0")
         if head.neighbour > 0 and head.neighbours < 1:
             fail(f"'head.neighbours' must be >= 1 with the neighbour term on, got {head.neighbours}")
@@ -370,7 +315,7 @@ def _validate(config: SCAEConfig, source: str) -> None:
     if model.cluster_export > 0:
         if loss.cluster <= 0:
             fail("'model.cluster_export' needs the cluster head: set 'loss.cluster' > 0")
-        joint_code_terms = [t for t in ("quantization", "balance", "decorrelation", "similarity") if getattr(loss, t) > 0]
+        joint_code_terms = [t for t in CODE_TERMS if getattr(loss, t) > 0]
         if loss.reconstruction > 0 and model.decoder_input == "codes":
             joint_code_terms.append("reconstruction from codes")
         if joint_code_terms:
@@ -387,7 +332,7 @@ def _validate(config: SCAEConfig, source: str) -> None:
         if not stage.learning_rate > 0:
             fail(f"'{section}.learning_rate' must be > 0, got {stage.learning_rate}")
 
-    weights = {term: getattr(config.loss, term) for term in LOSS_WEIGHTS}
+    weights = {term: getattr(config.loss, term) for term in LOSS_TERMS}
     for term, weight in weights.items():
         if weight < 0:
             fail(f"loss weight 'loss.{term}' must be >= 0, got {weight}")

@@ -1,12 +1,14 @@
 """Bad SCAE configs fail before training with one ConfigError line that names the problem."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import yaml
 
-from scae_hash.config import SCAEConfig, load_config
+from scae_hash.config import HeadConfig, LossConfig, SCAEConfig, load_config
 from scae_hash.errors import ConfigError
+from scae_hash.model.terms import HEAD_TERMS, LOSS_TERMS
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
 
@@ -74,6 +76,14 @@ def test_cluster_export_needs_the_cluster_term_and_no_joint_code_terms(tmp_path:
     mapping["model"]["decoder_input"] = "features"
     config = load_config(write(tmp_path, mapping))
     assert config.model_hyperparameters()["clusters"] == 10
+
+
+@pytest.mark.parametrize("section, terms", [(LossConfig, LOSS_TERMS), (HeadConfig, HEAD_TERMS)])
+def test_every_loss_term_is_a_weight_of_its_config_section(section, terms):
+    """The model reads its terms' names from scae_hash.model.terms and the config its weights
+    by those names: a term added there without a weight here would fail every config."""
+    weights = {field.name for field in dataclasses.fields(section) if field.type == "float"}
+    assert set(terms) <= weights
 
 
 @pytest.mark.parametrize("bits", [4, 300])

@@ -70,6 +70,14 @@ def test_bits_out_of_range(bits):
         make_baseline("lsh", bits)
 
 
+@pytest.mark.parametrize("method, setting, message", [("itq", {"pca_solver": "full"}, "unknown PCA solver 'full'"),
+                                                      ("imh", {"pca_solver": "full"}, "unknown PCA solver 'full'"),
+                                                      ("imh", {"extension": "nope"}, "unknown extension 'nope'")])
+def test_a_bad_setting_is_a_config_error(method, setting, message):
+    with pytest.raises(ConfigError, match=message):
+        make_baseline(method, 16, **setting)
+
+
 def test_unknown_method():
     with pytest.raises(ConfigError, match="unknown method 'nope'"):
         make_baseline("nope", 16)

@@ -162,22 +162,73 @@ def test_index_refuses_folders_without_a_graph_in_one_line(tmp_path, kind, messa
     assert len(errors) == 1 and message in errors[0] and "Traceback" not in done.stderr, done.stderr
 
 
+def synthetic_digits(groups: int, per_group: int):
+    """MNIST-shaped images: noisy copies of random binary patterns, one pattern a group."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(groups), per_group)
+    centres = rng.random((groups, 28, 28, 1)) > 0.7
+    noise = 0.15 * rng.standard_normal((len(labels), 28, 28, 1))
+    return np.clip(centres[labels] * 0.9 + noise, 0, 1).astype(np.float32), labels
+
+
+def tiny_manifold_config(tmp_path, train: str = "{epochs: 2, batch_size: 32}"):
+    from scae_hash.manifold.config import load_manifold_config
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text("method: scae-manifold\ndataset: mnist\nmodel: {block_channels: [4, 8], fused_depths: [1, 2], "
+                    "feature_dim: 16}\npretrain: {batch_size: 64}\ngraph: {n_components: 4, pca_dim: 10}\n"
+                    f"train: {train}\n")
+    return load_manifold_config(path)
+
+
+def test_graph_autoencoder_builds_every_layer_without_a_warning(tmp_path):
+    import warnings
+
+    from scae_hash.manifold.network import GraphAutoencoder, LayoutFrame
+    from scae_hash.model.blocks import ConvAEBlocks
+
+    config = tiny_manifold_config(tmp_path)
+    frame = LayoutFrame(a=1.5, b=0.9, mean=np.zeros(4, np.float32), scale=np.ones(4, np.float32))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        network = GraphAutoencoder(ConvAEBlocks((28, 28, 1), [4, 8], 3, 1), config, frame=frame, seed=0)
+        outputs = network(np.zeros((2, 28, 28, 1), np.float32))
+    assert [str(warning.message) for warning in caught] == []
+    assert outputs["layout"].shape == (2, 4)
+    assert all(layer.built for layer in network.decoder.layers)  # the loss's decoder too: reuse loads it
+
+
+def test_a_reused_scae_manifold_network_needs_no_graph(tmp_path, monkeypatch):
+    """A second code length reuses the first fit's network with its saved layout frame, without
+    computing the graph vectors; a network saved before frames were saved gets its frame then."""
+    from scae_hash.hashers import scae_manifold
+
+    x, _ = synthetic_digits(groups=2, per_group=40)
+    config = tiny_manifold_config(tmp_path, train="{epochs: 1, batch_size: 16}")
+    config.pretrain.enabled = False
+    fit = lambda bits: scae_manifold.SCAEManifoldHasher(bits, 0, config=config, run_dir=tmp_path / "run",  # noqa: E731
+                                                        progress=False).fit(x)
+    first = fit(16)
+    (frame_file,) = (tmp_path / "run").glob("network-*.frame.npz")
+    with monkeypatch.context() as patched:
+        patched.setattr(scae_manifold, "graph_vectors", lambda *args: pytest.fail("graph vectors computed"))
+        second = fit(32)
+    assert not hasattr(second, "train_seconds_")
+    np.testing.assert_array_equal(first.features(x), second.features(x))
+    frame_file.unlink()
+    np.testing.assert_array_equal(fit(32).features(x), second.features(x))
+    assert frame_file.is_file()
+
+
 @pytest.mark.slow
 def test_scae_manifold_learns_the_groups_and_reuses_its_network(tmp_path):
     """A tiny SCAE-manifold on three groups of synthetic digits: codes keep the groups far above
     chance, and a second code length reuses the trained network instead of training again."""
     from scae_hash.hashers.scae_manifold import SCAEManifoldHasher
-    from scae_hash.manifold.config import ManifoldConfig, load_manifold_config
+    from scae_hash.manifold.config import ManifoldConfig
 
-    rng = np.random.default_rng(0)
-    labels = np.repeat([0, 1, 2], 150)
-    centres = rng.random((3, 28, 28, 1)) > 0.7
-    x = np.clip(centres[labels] * 0.9 + 0.15 * rng.standard_normal((450, 28, 28, 1)), 0, 1).astype(np.float32)
-    path = tmp_path / "tiny.yaml"
-    path.write_text("method: scae-manifold\ndataset: mnist\nmodel: {block_channels: [4, 8], fused_depths: [1, 2], "
-                    "feature_dim: 16}\npretrain: {batch_size: 64}\ngraph: {n_components: 4, pca_dim: 10}\n"
-                    "train: {epochs: 2, batch_size: 32}\n")
-    config = load_manifold_config(path)
+    x, labels = synthetic_digits(groups=3, per_group=150)
+    config = tiny_manifold_config(tmp_path)
     assert isinstance(config, ManifoldConfig)
     first = SCAEManifoldHasher(16, 0, config=config, run_dir=tmp_path / "run", progress=False).fit(x)
     codes = first.encode(x)

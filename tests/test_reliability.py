@@ -409,6 +409,22 @@ def test_a_diverging_run_stops_at_its_first_nan_batch_before_the_hash_head(tmp_p
     assert not (tmp_path / "model_16.keras").exists()
 
 
+def test_a_diverging_head_stage_stops_at_its_first_nan_batch(tmp_path):
+    import keras
+
+    from scae_hash.model.head_stage import train_hash_head
+    from scae_hash.model.resume import DivergedError
+
+    head = keras.layers.Dense(16, activation="tanh")
+    head.build((None, 8))
+    features = np.random.default_rng(0).random((64, 8), dtype=np.float32)
+    features[5, 3] = np.nan  # the similarity term's centre is NaN from the first batch on
+    with pytest.raises(DivergedError, match=r"^head_16 diverged: the loss became nan at epoch 1, batch 1; "
+                                            r"lower head.learning_rate$"):
+        train_hash_head(head, features, epochs=3, batch_size=16, learning_rate=1e-3, seed=0, stage="head_16",
+                        term_weights={"quantization": 0.1, "similarity": 1.0}, run_dir=tmp_path, progress=False)
+
+
 def fit_with_ctrl_c(presses: dict[tuple[int, int], int], ended: list[tuple[int, int]]) -> None:
     """Fit a tiny model for 3 epochs of 8 batches inside interrupt_at_batch_end, pressing Ctrl-C
     ``presses[(epoch, batch)]`` times in the middle of that batch; ``ended`` gets the

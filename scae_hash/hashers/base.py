@@ -10,6 +10,12 @@ from scae_hash.constants import MAX_BITS, MIN_BITS
 from scae_hash.errors import ConfigError
 
 
+def flatten(x: np.ndarray) -> np.ndarray:
+    """Images (n, height, width, channels) as float32 pixel vectors (n, pixels), the input
+    of every method that works on raw pixels."""
+    return np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+
+
 class Hasher(ABC):
     """Learns a map from images to `n_bits` binary codes.
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scae_hash.errors import DataError
-from scae_hash.hashers.base import Hasher
-from scae_hash.hashers.shallow import PCA_SOLVERS, _flatten
+from scae_hash.errors import ConfigError, DataError
+from scae_hash.hashers.base import Hasher, flatten
+from scae_hash.hashers.shallow import check_pca_solver
 from scae_hash.manifold.binarize import FourierITQ
 from scae_hash.manifold.embedding import UmapSettings, check_graph_input, fit_layout, fit_umap
 from scae_hash.manifold.extension import KnnExtension
@@ -53,18 +53,16 @@ class ManifoldHasher(Hasher):
                  extension: str = "knn", pca_solver: str = "covariance_eigh", cache_dir: Path | None = None,
                  progress: bool = False) -> None:
         super().__init__(n_bits, seed)
-        if pca_solver not in PCA_SOLVERS:
-            raise DataError(f"unknown PCA solver {pca_solver!r}; choose one of {', '.join(PCA_SOLVERS)}")
         self.pca_dim, self.n_components, self.n_neighbors = pca_dim, n_components, n_neighbors
         if extension not in EXTENSIONS:
-            raise DataError(f"unknown extension {extension!r}; choose one of {', '.join(EXTENSIONS)}")
-        self.min_dist, self.n_features, self.pca_solver = min_dist, n_features, pca_solver
+            raise ConfigError(f"unknown extension {extension!r}; choose one of {', '.join(EXTENSIONS)}")
+        self.min_dist, self.n_features, self.pca_solver = min_dist, n_features, check_pca_solver(pca_solver)
         self.extension = extension
         self.cache_dir = default_cache_dir() if cache_dir is None else cache_dir
         self.progress = progress
 
     def fit(self, x: np.ndarray) -> "ManifoldHasher":
-        flat = _flatten(x)
+        flat = flatten(x)
         check_graph_input(flat, self.n_neighbors, self.name)
         self.mean_, self.components_ = fit_pca(flat, self.pca_dim, self.seed, self.pca_solver)
         self.anchors_ = project(flat, self.mean_, self.components_)
@@ -81,12 +79,12 @@ class ManifoldHasher(Hasher):
     def features(self, x: np.ndarray) -> np.ndarray:
         """The embedding of each image (continuous; for re-ranking and the features row)."""
         if self.extension == "umap":
-            return np.asarray(self.umap_model.transform(project(_flatten(x), self.mean_, self.components_)),
+            return np.asarray(self.umap_model.transform(project(flatten(x), self.mean_, self.components_)),
                               dtype=np.float32)
         extension = getattr(self, "extension_", None)
         if extension is None:
             extension = self.extension_ = KnnExtension(self.anchors_, self.anchor_embedding_, int(self.neighbours_[0]))
-        return extension(project(_flatten(x), self.mean_, self.components_))
+        return extension(project(flatten(x), self.mean_, self.components_))
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         return self.binarizer_.bits(self.features(x))

@@ -21,6 +21,7 @@ from scae_hash.model.hashing_model import HashingModel
 from scae_hash.model.head_stage import reset_head, train_hash_head
 from scae_hash.model.pretrain import pretrain_blocks, pretraining_key
 from scae_hash.model.resume import drop_backup
+from scae_hash.model.terms import HEAD_TERMS
 from scae_hash.checks import check_neighbours, load_keras_file
 from scae_hash.model.stages import announce
 
@@ -132,8 +133,7 @@ class SCAEHasher(Hasher):
             keras.utils.set_random_seed(self.seed)
             reset_head(model.hash_head)
         if head_stage:
-            weights = {term: getattr(head, term) for term in ("quantization", "balance", "decorrelation", "similarity",
-                                                              "neighbour")}
+            weights = {term: getattr(head, term) for term in HEAD_TERMS}
             self.timings_ = getattr(self, "timings_", {})  # a loaded model has no other stages
             self.timings_["head"] = train_hash_head(
                 model.hash_head, features, epochs=head.epochs, batch_size=head.batch_size,

@@ -11,11 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from scae_hash.errors import ConfigError
-from scae_hash.hashers.base import Hasher
-
-
-def _flatten(x: np.ndarray) -> np.ndarray:
-    return np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+from scae_hash.hashers.base import Hasher, flatten
 
 
 def _to_bits(projections: np.ndarray) -> np.ndarray:
@@ -23,6 +19,13 @@ def _to_bits(projections: np.ndarray) -> np.ndarray:
 
 
 PCA_SOLVERS = ("covariance_eigh", "randomized")
+
+
+def check_pca_solver(solver: str) -> str:
+    """``solver`` if it is one of PCA_SOLVERS; a bad one is a setting, so one ConfigError line."""
+    if solver not in PCA_SOLVERS:
+        raise ConfigError(f"unknown PCA solver {solver!r}; choose one of {', '.join(PCA_SOLVERS)}")
+    return solver
 
 
 class _PixelHasher(Hasher):
@@ -35,17 +38,15 @@ class _PixelHasher(Hasher):
 
     def __init__(self, n_bits: int, seed: int = 0, *, pca_solver: str = "covariance_eigh") -> None:
         super().__init__(n_bits, seed)
-        if pca_solver not in PCA_SOLVERS:
-            raise ConfigError(f"unknown PCA solver {pca_solver!r}; choose one of {', '.join(PCA_SOLVERS)}")
-        self.pca_solver = pca_solver
+        self.pca_solver = check_pca_solver(pca_solver)
 
     def _centre_fit(self, x: np.ndarray) -> np.ndarray:
-        flat = _flatten(x)
+        flat = flatten(x)
         self.mean_ = flat.mean(axis=0)
         return flat - self.mean_
 
     def _centre(self, x: np.ndarray) -> np.ndarray:
-        return _flatten(x) - self.mean_
+        return flatten(x) - self.mean_
 
     def _fit_pca(self, centred: np.ndarray) -> np.ndarray:
         """PCA with the configured solver; returns the projected training data."""

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from scae_hash.config import ModelConfig, PretrainConfig, SCAEConfig, build_section, read_mapping
+from scae_hash.config import ModelConfig, PretrainConfig, SCAEConfig, build_section
+from scae_hash.config_files import read_mapping
 from scae_hash.constants import IMAGE_SHAPES, MAX_BITS, MIN_BITS
 from scae_hash.errors import ConfigError
 

@@ -11,11 +11,16 @@ alone.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import keras
 import numpy as np
 from keras import layers, ops
 
+from scae_hash.atomic import atomic_path
 from scae_hash.manifold.config import ManifoldConfig
+from scae_hash.manifold.embedding import Layout
 from scae_hash.manifold.graph_loss import umap_cross_entropy
 from scae_hash.model.augment import ViewAugmenter
 from scae_hash.model.blocks import ConvAEBlocks
@@ -23,13 +28,41 @@ from scae_hash.model.encoder import build_multiscale_encoder
 from scae_hash.model.resume import EpochData, epoch_rng
 
 
+@dataclass(frozen=True)
+class LayoutFrame:
+    """What the network keeps of UMAP's layout: the curve 1 / (1 + a d^(2b)) of the graph loss,
+    and the layout's mean and scale, in which the head predicts standardised coordinates. Saved
+    beside a trained network, it is all that a reused network needs of the graph."""
+
+    a: float
+    b: float
+    mean: np.ndarray   # (n_components,) float32
+    scale: np.ndarray  # (n_components,) float32
+
+    @classmethod
+    def of(cls, layout: Layout) -> "LayoutFrame":
+        embedding = layout.embedding
+        return cls(layout.a, layout.b, embedding.mean(axis=0), embedding.std(axis=0) + 1e-6)
+
+    def save(self, path: Path) -> None:
+        with atomic_path(path) as temporary:
+            with open(temporary, "wb") as handle:
+                np.savez(handle, a=self.a, b=self.b, mean=self.mean, scale=self.scale)
+
+    @classmethod
+    def load(cls, path: Path) -> "LayoutFrame":
+        with np.load(path) as saved:
+            return cls(float(saved["a"]), float(saved["b"]), saved["mean"], saved["scale"])
+
+
 class GraphAutoencoder(keras.Model):
     """Image -> (hidden, layout coordinates); trained on (heads, tails, their layout targets)."""
 
-    def __init__(self, blocks: ConvAEBlocks, config: ManifoldConfig, *, a: float, b: float,
-                 layout_mean: np.ndarray, layout_scale: np.ndarray, seed: int, **kwargs) -> None:
+    def __init__(self, blocks: ConvAEBlocks, config: ManifoldConfig, *, frame: LayoutFrame, seed: int,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         settings = config.model
+        self.blocks = blocks  # for greedy pretraining, as the thesis model's
         self.encoder = build_multiscale_encoder(blocks, settings.scales, settings.fused_depths, settings.pool_grid)
         self.hidden = layers.Dense(settings.feature_dim, activation="relu", name="hidden")
         self.head = layers.Dense(config.graph.n_components, name="layout")
@@ -41,11 +74,19 @@ class GraphAutoencoder(keras.Model):
         self.augmenter = ViewAugmenter(max_shift=augment.max_shift, horizontal_flip=augment.horizontal_flip,
                                        color_jitter=augment.color_jitter, seed=seed)
         self.weights_of_terms = config.loss
-        self.a, self.b = float(a), float(b)
+        self.a, self.b = float(frame.a), float(frame.b)
         # The head predicts standardised layout coordinates (a well-scaled regression); the
         # graph loss and the exported features are in UMAP's own units, where a and b hold.
-        self.layout_mean = np.asarray(layout_mean, dtype="float32")
-        self.layout_scale = np.asarray(layout_scale, dtype="float32")
+        self.layout_mean = np.asarray(frame.mean, dtype="float32")
+        self.layout_scale = np.asarray(frame.scale, dtype="float32")
+
+    def build(self, input_shape=None) -> None:
+        """Every layer from the encoder's known width (the blocks fix the image shape), the
+        decoder too, although only the loss calls it: a reused network loads all its weights."""
+        width = self.encoder.output.shape[-1]
+        self.hidden.build((None, width))
+        self.head.build((None, self.hidden.units))
+        self.decoder.build((None, self.hidden.units))
 
     def call(self, inputs, training: bool = False):
         """Images -> hidden and layout; a training batch of edges (heads, tails, their

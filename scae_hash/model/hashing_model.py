@@ -24,9 +24,7 @@ from scae_hash.model import losses
 from scae_hash.model.augment import ViewAugmenter
 from scae_hash.model.blocks import ConvAEBlocks
 from scae_hash.model.encoder import build_multiscale_encoder
-
-LOSS_TERMS = ("reconstruction", "quantization", "balance", "decorrelation", "contrastive", "similarity", "cluster",
-              "self_label")
+from scae_hash.model.terms import LOSS_TERMS
 
 
 @keras.saving.register_keras_serializable(package="scae_hash")

@@ -21,10 +21,9 @@ from keras import ops
 
 from scae_hash.model import losses
 from scae_hash.model.neighbours import NeighbourPairs, nearest_by_cosine
-from scae_hash.model.resume import EpochSeeds, ShuffledImages
+from scae_hash.model.resume import EpochSeeds, ShuffledImages, StopOnNaN
 from scae_hash.model.stages import announce, fit_verbosity, progress_on_stderr, stage_callbacks
-
-HEAD_TERMS = ("quantization", "balance", "decorrelation", "similarity", "neighbour")
+from scae_hash.model.terms import HEAD_TERMS
 
 
 class HeadTrainer(keras.Model):
@@ -107,6 +106,7 @@ def train_hash_head(
             batches,
             epochs=epochs,
             verbose=fit_verbosity(progress),
-            callbacks=[*stage_callbacks(run_dir, stage, resume=resume), EpochSeeds(seed, batches), *callbacks],
+            callbacks=[*stage_callbacks(run_dir, stage, resume=resume), EpochSeeds(seed, batches),
+                       StopOnNaN(stage, "head.learning_rate"), *callbacks],
         )
     return time.perf_counter() - started
