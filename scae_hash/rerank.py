@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from scae_hash import metrics
+from scae_hash import rankings
 
 
 def unit_rows(features: np.ndarray) -> np.ndarray:
-    """float32 rows of unit length (:func:`scae_hash.metrics.unit_rows`): normalise once and
+    """float32 rows of unit length (:func:`scae_hash.rankings.unit_rows`): normalise once and
     re-rank many times."""
-    return metrics.unit_rows(np.asarray(features, dtype=np.float32))
+    return rankings.unit_rows(np.asarray(features, dtype=np.float32))
 
 
 def rerank_shortlist(candidates: np.ndarray, query_unit: np.ndarray, candidate_unit: np.ndarray,

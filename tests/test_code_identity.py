@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,32 +40,33 @@ def kinds(clone) -> dict[str, tuple[str, ...]]:
     return {cell.kind.name: command_dependencies(cell.kind.command, clone) for cell in plan.cells}
 
 
-@pytest.mark.parametrize("edited", ["scae_hash/images.py", "scae_hash/config.py", "scae_hash/constants.py"])
-def test_an_edit_the_scae_cells_import_makes_them_stale(clone, kinds, edited):
-    path = clone / edited
+@contextmanager
+def edited(path: Path, text: str = "\nEDITED_BY_A_TEST = 2\n"):
+    """``path`` with a line of code added, restored afterwards."""
     original = path.read_text()
     try:
-        path.write_text(original + "\nEDITED_BY_A_TEST = 2\n")
-        versions = CodeVersions(clone)
-        for kind in SCAE_KINDS:
-            assert edited in versions.changed("HEAD", kinds[kind]), kind
-            assert versions.dirty(kinds[kind])  # a run now would be -dirty
+        path.write_text(original + text)
+        yield
     finally:
         path.write_text(original)
 
 
-@pytest.mark.parametrize("edited", ["scae_hash/web/app.py", "scae_hash/plots.py"])
-def test_an_edit_no_cell_imports_makes_none_stale(clone, kinds, edited):
-    path = clone / edited
-    original = path.read_text()
-    try:
-        path.write_text(original + "\nEDITED_BY_A_TEST = 2\n")
+@pytest.mark.parametrize("name", ["scae_hash/images.py", "scae_hash/config.py", "scae_hash/constants.py"])
+def test_an_edit_the_scae_cells_import_makes_them_stale(clone, kinds, name):
+    with edited(clone / name):
+        versions = CodeVersions(clone)
+        for kind in SCAE_KINDS:
+            assert name in versions.changed("HEAD", kinds[kind]), kind
+            assert versions.dirty(kinds[kind])  # a run now would be -dirty
+
+
+@pytest.mark.parametrize("name", ["scae_hash/web/app.py", "scae_hash/plots.py"])
+def test_an_edit_no_cell_imports_makes_none_stale(clone, kinds, name):
+    with edited(clone / name):
         versions = CodeVersions(clone)
         for kind, dependencies in kinds.items():
             assert versions.changed("HEAD", dependencies) == [], kind
             assert not versions.dirty(dependencies)
-    finally:
-        path.write_text(original)
 
 
 def test_a_command_depends_on_its_own_handler_in_the_cli_not_on_the_others(clone, kinds):

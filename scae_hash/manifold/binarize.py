@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from scae_hash.hashers.shallow import ITQ
-
 BANDWIDTH_SAMPLE = 2000
 
 
@@ -38,6 +36,8 @@ class FourierITQ:
         rng = np.random.default_rng(self.seed)
         self.weights_ = (rng.standard_normal((embedding.shape[1], self.n_features)) / bandwidth).astype(np.float32)
         self.offsets_ = rng.uniform(0, 2 * np.pi, self.n_features).astype(np.float32)
+        from scae_hash.hashers.shallow import ITQ  # here: scae_hash.hashers imports this package
+
         itq = ITQ(self.n_bits, self.seed).fit(self.features(embedding))
         self.mean_, self.components_, self.rotation_ = itq.mean_, itq.components_, itq.rotation_
         return self
