@@ -12,7 +12,7 @@ from scae_hash.results import (ablation_table, main_rows, read_results, summary_
                                validation_table)
 from scae_hash.targets import load_targets, targets_table
 
-ABLATIONS = Path(__file__).resolve().parent / "configs" / "ablations"
+REPO = Path(__file__).resolve().parents[1]
 TARGETS = Path(__file__).resolve().parent / "targets.yaml"
 METHOD_NAMES = {"scae": "SCAE-hash", "scae-manifold": "SCAE-manifold", "imh": "IMH (UMAP)", "itq": "ITQ"}
 METRICS = {"map": "mAP", "map_at_1000": "mAP@1000", "map_tie_aware": "tie-aware mAP",
@@ -60,22 +60,34 @@ def made_from(rows, paths: list[str]) -> str:
     return f"Made by experiments/make_tables.py from {', '.join(paths)} (rows of commits {commits})."
 
 
+#: Each method with ablations: the prefix of its variants (the config's run name), the folder of
+#: their configs and that of the full model's, relative to the repository.
+ABLATED = {"scae": ("", "experiments/configs/ablations", "experiments/configs"),
+           "scae-manifold": ("scae-manifold-", "experiments/configs/ablations/manifold", "experiments/configs/manifold")}
+
+
 def write_ablation_tables(frame, out: Path, paths: list[str]) -> None:
-    """One table per data set, protocol and code length where config variants ran beside the
-    data set's own config, with a column saying what each variant changes."""
-    scae = frame[frame["method"] == "scae"]
-    for (dataset, protocol, bits), rows in scae.groupby(["dataset", "protocol", "bits"]):
-        if rows["variant"].nunique() < 2 or not (rows["variant"] == dataset).any():
-            continue
-        table = ablation_table(frame, dataset, protocol, int(bits))
-        provenance = made_from(rows, paths)
-        table.insert(0, "what changes", [describe_variant(variant, dataset) for variant in table.index])
-        caption = (f"SCAE-hash ablations on {protocol}, {bits} bits: mean ± std over training seeds "
-                   "(each variant is a config in experiments/configs/ablations/)")
-        name = "ablations_" + re.sub(r"[^0-9a-zA-Z]+", "_", f"{protocol}_{bits}").strip("_")
-        write_text(out / f"{name}.md", f"### {caption}\n\n{to_markdown(table)}\n\n{provenance}\n")
-        write_text(out / f"{name}.tex", f"% {provenance}\n{to_latex(table, caption)}\n")
-        print(f"### {caption}\n\n{to_markdown(table)}\n")
+    """One table per method, data set, protocol and code length where config variants ran beside
+    the data set's own config, with a column saying what each variant changes."""
+    for method, (prefix, folder, full_folder) in ABLATED.items():
+        for (dataset, protocol, bits), rows in frame[frame["method"] == method].groupby(["dataset", "protocol", "bits"]):
+            full = prefix + dataset
+            if rows["variant"].nunique() < 2 or not (rows["variant"] == full).any():
+                continue
+            table = ablation_table(frame, dataset, protocol, int(bits), method=method, full=full)
+            provenance = made_from(rows, paths)
+            table.insert(0, "what changes", [
+                f"full model ({full_folder}/{dataset}.yaml)" if variant == full
+                else describe_variant(REPO / folder / f"{variant.removeprefix(prefix)}.yaml")
+                for variant in table.index])
+            label = METHOD_NAMES.get(method, method)
+            caption = (f"{label} ablations on {protocol}, {bits} bits: mean ± std over training seeds "
+                       f"(each variant is a config in {folder}/)")
+            stem = "ablations_" + ("manifold_" if prefix else "")
+            name = stem + re.sub(r"[^0-9a-zA-Z]+", "_", f"{protocol}_{bits}").strip("_")
+            write_text(out / f"{name}.md", f"### {caption}\n\n{to_markdown(table)}\n\n{provenance}\n")
+            write_text(out / f"{name}.tex", f"% {provenance}\n{to_latex(table, caption)}\n")
+            print(f"### {caption}\n\n{to_markdown(table)}\n")
 
 
 def write_targets_table(frame, out: Path, paths: list[str]) -> None:
@@ -141,12 +153,8 @@ def write_validation_table(frame, out: Path, path: str) -> None:
         write_text(out / "validation_manifold.md", f"### {caption}\n\n{to_markdown(validation_table(manifold))}\n\n{note}\n")
 
 
-def describe_variant(variant: str, dataset: str) -> str:
-    """The first sentence of an ablation config's header comment ('full model' for the data
-    set's own config)."""
-    if variant == dataset:
-        return "full model (experiments/configs/%s.yaml)" % dataset
-    path = ABLATIONS / f"{variant}.yaml"
+def describe_variant(path: Path) -> str:
+    """The first sentence of an ablation config's header comment."""
     if not path.is_file():
         return ""
     comment = " ".join(line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#"))

@@ -154,24 +154,26 @@ def main_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def ablation_table(frame: pd.DataFrame, dataset: str, protocol: str, bits: int, method: str = "scae",
-                   metrics: dict[str, str] | None = None) -> pd.DataFrame:
+                   metrics: dict[str, str] | None = None, full: str | None = None) -> pd.DataFrame:
     """One row per config variant at one code length: each metric as mean ± std over seeds, and
-    the mAP change against the data set's own config paired by training seed (a variant and the
-    full model of one seed share the split and the seed's draws, so the pairing cancels some
-    seed-to-seed noise). The full model comes first, then variants from best to worst."""
+    the mAP change against the full model (variant ``full``, default the data set's own config)
+    paired by training seed (a variant and the full model of one seed share the split and the
+    seed's draws, so the pairing cancels some seed-to-seed noise). The full model comes first,
+    then variants from best to worst."""
     metrics = metrics or {"map": "mAP", "precision_at_100": "P@100"}
+    full = full or dataset
     rows = frame[(frame["method"] == method) & (frame["dataset"] == dataset) & (frame["protocol"] == protocol)
                  & (frame["bits"] == bits)]
-    reference = rows[rows["variant"] == dataset].set_index("seed")["map"]
+    reference = rows[rows["variant"] == full].set_index("seed")["map"]
     table = {}
     for variant, group in rows.groupby("variant"):
         cells = {"seeds": str(len(group))}
         cells.update({label: mean_std(group[metric]) for metric, label in metrics.items() if metric in group})
         change = (group.set_index("seed")["map"] - reference).dropna()
-        cells["Δ mAP (paired seeds)"] = "–" if variant == dataset or change.empty else mean_std(change, "+.4f")
+        cells["Δ mAP (paired seeds)"] = "–" if variant == full or change.empty else mean_std(change, "+.4f")
         table[variant] = cells
     order = rows.groupby("variant")["map"].mean().sort_values(ascending=False).index
-    order = [v for v in order if v == dataset] + [v for v in order if v != dataset]
+    order = [v for v in order if v == full] + [v for v in order if v != full]
     return pd.DataFrame.from_dict(table, orient="index").loc[order].rename_axis("variant")
 
 
