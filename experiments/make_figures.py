@@ -12,7 +12,8 @@ import numpy as np
 from scae_hash import figures, plots
 from scae_hash.artifacts import load_artifacts
 from scae_hash.constants import FIGURE_BITS
-from scae_hash.results import REPO_ROOT, load_curves, main_rows, read_results
+from scae_hash.results import REPO_ROOT
+from scae_hash.tables import load_curves, main_rows, read_results
 
 ABLATION_CONFIGS = REPO_ROOT / "experiments" / "configs" / "ablations"
 

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 from scae_hash.atomic import write_text
-from scae_hash.results import (ablation_table, main_rows, read_results, summary_table, to_latex, to_markdown,
-                               validation_table)
+from scae_hash.tables import (ablation_table, main_rows, read_results, summary_table, to_latex, to_markdown,
+                              validation_table)
 from scae_hash.targets import load_targets, targets_table
 
 REPO = Path(__file__).resolve().parents[1]

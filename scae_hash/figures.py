@@ -15,7 +15,7 @@ from scae_hash.artifacts import load_artifacts
 from scae_hash.atomic import atomic_path
 from scae_hash.figure_style import CLASS_COLOURS, OKABE_ITO, WRONG_COLOUR, apply_style, method_colour
 from scae_hash.plots import DATASET_LABELS, METHOD_LABELS
-from scae_hash.results import main_rows
+from scae_hash.tables import main_rows
 
 apply_style()
 

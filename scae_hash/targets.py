@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from scae_hash.checks import read_yaml_mapping
-from scae_hash.results import load_curves, main_rows, mean_std
+from scae_hash.tables import load_curves, main_rows, mean_std
 
 
 def load_targets(path: str | Path) -> dict:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from scae_hash import plots
-from scae_hash.results import ablation_table, load_curves, read_results, summary_table, to_latex, to_markdown
+from scae_hash.tables import ablation_table, load_curves, read_results, summary_table, to_latex, to_markdown
 
 
 def saved_rows(tmp_path):
@@ -273,7 +273,7 @@ def test_targets_table_reports_the_distance_and_where_precision_falls_below_the_
 
 
 def test_validation_table_says_what_each_run_changes_from_its_command(tmp_path):
-    from scae_hash.results import validation_table
+    from scae_hash.tables import validation_table
 
     base = {"dataset": "mnist", "protocol": "mnist", "bits": 64, "seed": 0, "split_seed": 0, "split": "validation"}
     command = "scae-hash train --config experiments/configs/mnist.yaml --bits 64 --split validation"

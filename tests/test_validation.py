@@ -5,7 +5,7 @@ import json
 import pandas as pd
 
 from scae_hash.protocol import protocol_split
-from scae_hash.results import main_rows, read_results
+from scae_hash.tables import main_rows, read_results
 from test_cli import run_cli, write_image_folder
 
 

@@ -13,7 +13,7 @@ from scae_hash.atomic import atomic_path, write_text
 from scae_hash.comparison.ranking import ENTRIES, ENTRY_LABELS
 from scae_hash.errors import ConfigError
 from scae_hash.figure_style import apply_style, method_style
-from scae_hash.results import to_latex, to_markdown
+from scae_hash.tables import to_latex, to_markdown
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

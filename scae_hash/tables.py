@@ -1,0 +1,149 @@
+"""Tables from the saved result rows: which rows a thesis table shows, mean ± std over seeds,
+ablations against the full model, the validation runs, and the one Markdown/LaTeX writer.
+Nothing here runs a model: the rows come from :mod:`scae_hash.results`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scae_hash.constants import RUN_KEYS
+
+
+def read_results(paths: list[str | os.PathLike]) -> pd.DataFrame:
+    """All result rows from the given CSVs, keeping only the latest row of each run."""
+    frames = [pd.read_csv(path) for path in paths if Path(path).is_file()]
+    if not frames:
+        raise FileNotFoundError(f"no result files among: {', '.join(map(str, paths))}")
+    frame = pd.concat(frames, ignore_index=True)
+    frame["variant"] = frame["variant"].fillna("").astype(str) if "variant" in frame else ""
+    frame["split"] = frame["split"].fillna("test").astype(str) if "split" in frame else "test"
+    return frame.drop_duplicates(subset=list(RUN_KEYS), keep="last").reset_index(drop=True)
+
+
+def load_curves(rows: pd.DataFrame) -> list[dict]:
+    """The curves files that result rows point to (rows without one are skipped)."""
+    files = rows.get("curves_file", pd.Series(dtype=str)).dropna()
+    return [json.loads(Path(path).read_text()) for path in files if Path(path).is_file()]
+
+
+def main_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the main comparison: trained on the full training set, baselines and SCAE
+    runs of a data set's own config."""
+    base_method = frame["method"].astype(str).str.removesuffix("-features")
+    own_config = ((frame["variant"] == "") | (frame["variant"] == frame["dataset"])
+                  | (frame["variant"] == base_method + "-" + frame["dataset"]))  # e.g. scae-manifold-mnist
+    # validation rows (results/validation.csv) choose configs; they never enter a thesis table
+    test_split = frame["split"].fillna("test") != "validation" if "split" in frame else True
+    return frame[own_config & (frame["protocol"] == frame["dataset"]) & test_split]
+
+
+def ablation_table(frame: pd.DataFrame, dataset: str, protocol: str, bits: int, method: str = "scae",
+                   metrics: dict[str, str] | None = None, full: str | None = None) -> pd.DataFrame:
+    """One row per config variant at one code length: each metric as mean ± std over seeds, and
+    the mAP change against the full model (variant ``full``, default the data set's own config)
+    paired by training seed (a variant and the full model of one seed share the split and the
+    seed's draws, so the pairing cancels some seed-to-seed noise). The full model comes first,
+    then variants from best to worst."""
+    metrics = metrics or {"map": "mAP", "precision_at_100": "P@100"}
+    full = full or dataset
+    rows = frame[(frame["method"] == method) & (frame["dataset"] == dataset) & (frame["protocol"] == protocol)
+                 & (frame["bits"] == bits)]
+    reference = rows[rows["variant"] == full].set_index("seed")["map"]
+    table = {}
+    for variant, group in rows.groupby("variant"):
+        cells = {"seeds": str(len(group))}
+        cells.update({label: mean_std(group[metric]) for metric, label in metrics.items() if metric in group})
+        change = (group.set_index("seed")["map"] - reference).dropna()
+        cells["Δ mAP (paired seeds)"] = "–" if variant == full or change.empty else mean_std(change, "+.4f")
+        table[variant] = cells
+    order = rows.groupby("variant")["map"].mean().sort_values(ascending=False).index
+    order = [v for v in order if v == full] + [v for v in order if v != full]
+    return pd.DataFrame.from_dict(table, orient="index").loc[order].rename_axis("variant")
+
+
+def mean_std(values: pd.Series, spec: str = ".4f") -> str:
+    """'mean ± std' (the std only when there are several values)."""
+    mean = format(values.mean(), spec)
+    return mean + (f" ± {values.std():.4f}" if len(values) > 1 else "")
+
+
+def summary_table(frame: pd.DataFrame, metric: str, dataset: str) -> pd.DataFrame:
+    """Methods x bits of 'mean ± std' over seeds (std only when there are several seeds)."""
+    rows = main_rows(frame)
+    return _mean_std_cells(rows[rows["dataset"] == dataset], "method", metric)
+
+
+VALIDATED_METHODS = ["scae", "itq", "imh", "scae-manifold"]
+PIXEL_BASELINES = {"itq": "ITQ on pixels", "imh": "IMH on pixels"}
+
+
+def validation_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every validation run (the latest row of each): what it changes against its config, read
+    from the command that made it, its mAP, and its commit (``-dirty``: uncommitted code)."""
+    rows = frame[(frame["split"] == "validation") & frame["method"].isin(VALIDATED_METHODS)]
+    features = frame[(frame["split"] == "validation") & frame["method"].isin([f"{m}-features" for m in VALIDATED_METHODS])]
+    features = features.assign(method=features["method"].str.removesuffix("-features"))
+    feature_map = features.set_index(["method", "variant", "dataset", "bits", "seed"])["map"]
+    table = pd.DataFrame({
+        "data set": rows["dataset"],
+        "run": [variant or method for variant, method in zip(rows["variant"], rows["method"])],
+        "what it runs": [_what_runs(row) for _, row in rows.iterrows()],
+        "bits": rows["bits"].astype(int).astype(str),
+        "seed": rows["seed"].astype(int).astype(str),
+        "mAP": rows["map"].map("{:.4f}".format),
+        "features mAP": [f"{feature_map[key]:.4f}" if key in feature_map.index else "–"
+                         for key in zip(rows["method"], rows["variant"], rows["dataset"], rows["bits"], rows["seed"])],
+        "commit": rows["commit"].astype(str).map(lambda c: c[:7] + ("-dirty" if c.endswith("-dirty") else "")),
+    })
+    return table.sort_values(["data set", "run", "seed"]).set_index("data set")
+
+
+def _what_runs(row: pd.Series) -> str:
+    """'<config stem> [head <kind>] [--set ...]' from a row's command; ITQ on pixels for ITQ."""
+    words = shlex.split(str(row["command"]))
+    sets = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--set"]
+    if row["method"] in PIXEL_BASELINES:
+        return " ".join([PIXEL_BASELINES[row["method"]], *sets])
+    config = next((Path(words[i + 1]).with_suffix("").as_posix().removeprefix("experiments/configs/")
+                   for i, word in enumerate(words[:-1]) if word == "--config"), "?")
+    head = row["variant"].rsplit("-head-", 1)[1] if "-head-" in row["variant"] else ""
+    return " ".join([config, *([f"head {head}"] if head else []), *sets])
+
+
+def _mean_std_cells(rows: pd.DataFrame, by: str, metric: str) -> pd.DataFrame:
+    cells = rows.groupby([by, "bits"])[metric].agg(mean_std)
+    return cells.unstack("bits").fillna("–")
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    header = [table.index.name or "method", *map(str, table.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join([str(method), *row]) + " |" for method, row in zip(table.index, table.values)]
+    return "\n".join(lines)
+
+
+def to_latex(table: pd.DataFrame, caption: str, wide: bool = False) -> str:
+    """A booktabs table; ``wide``: across both columns of a two-column page, in small type."""
+    columns = "l" + "c" * len(table.columns)
+    header = [_latex(table.index.name or "Method").capitalize(),
+              *(f"{c} bits" if isinstance(c, (int, np.integer)) else _latex(str(c)) for c in table.columns)]
+    environment = "table*" if wide else "table"
+    lines = [rf"\begin{{{environment}}}[t]", r"\centering", *([r"\scriptsize"] if wide else []),
+             rf"\caption{{{_latex(caption)}}}", rf"\begin{{tabular}}{{{columns}}}",
+             r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
+    lines += [" & ".join([_latex(str(method)), *(_latex(str(cell)) for cell in row)]) + r" \\"
+              for method, row in zip(table.index, table.values)]
+    lines += [r"\bottomrule", r"\end{tabular}", rf"\end{{{environment}}}"]
+    return "\n".join(lines)
+
+
+def _latex(text: str) -> str:
+    for plain, escaped in (("_", r"\_"), ("%", r"\%"), ("±", r"$\pm$"), ("Δ", r"$\Delta$"), ("≥", r"$\geq$")):
+        text = text.replace(plain, escaped)
+    return text
