@@ -252,14 +252,18 @@ def run_search_command(args: argparse.Namespace) -> list[dict]:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from scae_hash.search_command import search_command
 
-    search_command(args)
+    search_command(args.index_file, args.queries, k=args.k, radius=args.radius, rerank=args.rerank,
+                   rerank_model=args.rerank_model, as_json=args.json, show_timings=args.timings)
     return []
 
 
 def run_reproduce_command(args: argparse.Namespace) -> list[dict]:
     from scae_hash.reproduce import reproduce_command
 
-    reproduce_command(args)
+    from scae_hash.reproduce import QUICK_PLAN
+
+    reproduce_command(QUICK_PLAN if args.quick else args.plan, only=args.only, dry_run=args.dry_run,
+                      check=args.check, tolerance=args.tolerance, data_dir=args.data_dir)
     return []
 
 

@@ -11,7 +11,6 @@ results folder keeps two runs from doing the same cell twice.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
 import os
@@ -40,15 +39,18 @@ class ReproduceError(ScaeHashError):
     """A cell or an output command failed, a check fell outside the tolerance, or the plan is busy."""
 
 
-def reproduce_command(args: argparse.Namespace) -> None:
-    """The `scae-hash reproduce` subcommand."""
-    plan = load_plan(QUICK_PLAN if args.quick else args.plan)
-    env = {**os.environ, **({"SCAE_HASH_DATA": str(Path(args.data_dir).resolve())} if args.data_dir else {})}
-    if args.check:
-        check_cells(plan, args.check, args.tolerance if args.tolerance is not None else plan.tolerance, env=env)
+def reproduce_command(plan_file: str | Path, *, only: list[str] | None = None, dry_run: bool = False,
+                      check: list[str] | None = None, tolerance: float | None = None,
+                      data_dir: str | None = None) -> None:
+    """The `scae-hash reproduce` subcommand: ``check`` re-runs those cells and compares; ``dry_run``
+    prints the state of each cell; else every missing or stale cell runs, then the outputs."""
+    plan = load_plan(plan_file)
+    env = {**os.environ, **({"SCAE_HASH_DATA": str(Path(data_dir).resolve())} if data_dir else {})}
+    if check:
+        check_cells(plan, check, tolerance if tolerance is not None else plan.tolerance, env=env)
         return
-    cells = plan.select(args.only)
-    if args.dry_run:
+    cells = plan.select(only)
+    if dry_run:
         print_plan(plan, cell_states(cells, plan.results_dir))
         return
     with _exclusive(plan.results_dir):

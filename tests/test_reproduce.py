@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from argparse import Namespace
 from pathlib import Path
 
 import pandas as pd
@@ -254,16 +253,15 @@ def test_reproduce_runs_the_missing_cells_then_outputs_then_fills_readme_and_doc
     (tmp_path / "README.md").write_text("<!-- results:done -->\n<!-- /results -->\n")
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "account.md").write_text("# A\n\n<!-- results:done -->\nstale\n<!-- /results -->\n")
-    make_table = f"python -c \"open('tables/done.md', 'w').write('rows: ' + open('results/fake.csv').read())\""
+    make_table = "python -c \"open('tables/done.md', 'w').write('rows: ' + open('results/fake.csv').read())\""
     plan = write_plan(tmp_path, {"dataset": "mnist", "bits": [16, 32]}, readme="README.md", outputs=[make_table],
                       summary=["map"])
-    args = Namespace(plan=str(plan), quick=False, check=None, only=None, dry_run=False, data_dir=None, tolerance=None)
-    reproduce_command(args)
+    reproduce_command(plan)
     assert fake_rows(tmp_path / "results") == [("mnist", 16), ("mnist", 32)]
     assert "rows: method,variant,dataset" in (tmp_path / "README.md").read_text()
     assert (tmp_path / "docs" / "account.md").read_text() == "# A\n\n<!-- results:done -->\n" + \
         (tmp_path / "tables" / "done.md").read_text().strip() + "\n<!-- /results -->\n"
-    reproduce_command(args)  # nothing left to run
+    reproduce_command(plan)  # nothing left to run
     assert fake_rows(tmp_path / "results") == [("mnist", 16), ("mnist", 32)]
 
 
