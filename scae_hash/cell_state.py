@@ -100,12 +100,12 @@ def _stale_reason(cell: Cell, row: dict, code: "CodeVersions") -> str:
         recorded = _with_defaults(recorded, _config_defaults(cell.config.get("method", "scae")))
         if recorded != cell.config:
             return "config differs: " + ", ".join(_differences(recorded, cell.config)[:3])
-    if not cell.kind.depends or not _has(row, "commit"):
+    if not cell.depends or not _has(row, "commit"):
         return ""
     commit = str(row["commit"])
     if commit.endswith("-dirty"):
         return f"made from uncommitted code ({commit[:7]}-dirty)"
-    changed = code.changed(commit, cell.kind.depends)
+    changed = code.changed(commit, cell.depends)
     if changed is None:
         return f"its commit {commit[:12]} is not in this repository's history"
     if changed:

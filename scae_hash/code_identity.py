@@ -6,7 +6,10 @@ imports, followed through the import graph as the source shows it (imports insid
 included): a change there can change the number, a change elsewhere (the web page, the figures)
 cannot. For ``scae-hash COMMAND`` the entry point is the command's handler in ``cli.py`` and the
 helpers it calls, as functions ("scae_hash/cli.py::run_train_command"), so editing another
-command's options leaves these rows alone.
+command's options leaves these rows alone. Methods are imported by name
+(``scae_hash.hashers.METHODS``): the methods a command line names (``--method``, or the
+``method`` of its ``--config``) add their own modules, so an ITQ row does not depend on the
+manifold code, nor a SCAE-hash row on SCAE-manifold's.
 
 One rule serves both ends: a row is ``-dirty`` when this code differed from its commit when it
 ran, and `reproduce` calls it stale when this code differs between its commit and the working
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import itertools
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -26,6 +30,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "scae_hash"
 CLI_FILE = f"{PACKAGE}/cli.py"
+METHODS_FILE = f"{PACKAGE}/hashers/__init__.py"
 #: How the package's command line is started: the console script or ``python -m scae_hash``.
 CLI_PROGRAMS = ("scae-hash", "__main__.py")
 #: A file and, after ``::``, one of its top-level functions.
@@ -44,7 +49,11 @@ def command_dependencies(argv: Sequence[str], root: Path = REPO_ROOT) -> tuple[s
     program = Path(tokens[0]).name
     if program in CLI_PROGRAMS:
         command = next((token for token in tokens[1:] if not token.startswith("-")), None)
-        return _cli_dependencies(command, root) if command else None
+        handler = _cli_dependencies(command, root) if command else None
+        if handler is None:
+            return None
+        methods = _methods_named(tokens, root)
+        return tuple(sorted({*handler, *(path for method in methods for path in _method_files(method, root))}))
     script = (root / tokens[0]).resolve() if not Path(tokens[0]).is_absolute() else Path(tokens[0]).resolve()
     if script.suffix == ".py" and script.is_file() and script.is_relative_to(root.resolve()):
         relative = script.relative_to(root.resolve()).as_posix()
@@ -75,6 +84,39 @@ def _cli_dependencies(command: str, root: Path) -> tuple[str, ...] | None:
     imported = _imported_modules([*module_level, *(functions[name] for name in reached)], PACKAGE)
     files = _closure([path for module in imported for path in _module_files(module, root)], root)
     return tuple(sorted(files | {f"{CLI_FILE}{FUNCTION_MARK}{name}" for name in reached}))
+
+
+def _methods_named(tokens: Sequence[str], root: Path) -> set[str]:
+    """The methods a command line runs: the values of ``--method``, and the ``method`` of the
+    config file ``--config`` names (SCAE-hash when it names none)."""
+    methods: set[str] = set()
+    for position, token in enumerate(tokens):
+        if token == "--method":
+            methods.update(value for value in itertools.takewhile(lambda t: not t.startswith("-"),
+                                                                   tokens[position + 1:]))
+        elif token == "--config" and position + 1 < len(tokens):
+            from scae_hash.config import config_method
+            from scae_hash.errors import ConfigError
+
+            path = Path(tokens[position + 1])
+            try:
+                methods.add(config_method(path if path.is_absolute() else root / path))
+            except ConfigError:
+                pass  # the command itself reports a bad config in one line
+    return methods
+
+
+@lru_cache(maxsize=None)
+def _method_files(method: str, root: Path) -> frozenset[str]:
+    """A method's module (:data:`scae_hash.hashers.METHODS`, read from its source) and what it imports."""
+    tree = ast.parse((root / METHODS_FILE).read_text(encoding="utf-8"))
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if any(isinstance(t, ast.Name) and t.id == "METHODS" for t in targets) and isinstance(node.value, ast.Dict):
+            for key, value in zip(node.value.keys, node.value.values):
+                if isinstance(key, ast.Constant) and key.value == method and isinstance(value, ast.Constant):
+                    return frozenset(_closure(_module_files(value.value.split(":")[0], root), root))
+    return frozenset()
 
 
 def _handler_name(tree: ast.Module, command: str) -> str | None:

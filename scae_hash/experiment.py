@@ -174,6 +174,7 @@ def run_training(config_path: str | Path, settings: RunSettings, *, seed: int | 
     """Train the config's model at each code length (default: the config's) with ``seed`` (default:
     the config's) and score it (rows in scae.csv)."""
     from scae_hash.checks import check_run_outputs
+    from scae_hash.hashers import method_class
     from scae_hash.interrupt import StopOnInterrupt, interrupt_at_batch_end
 
     config = load_method_config(config_path, overrides)
@@ -186,13 +187,6 @@ def run_training(config_path: str | Path, settings: RunSettings, *, seed: int | 
 
     def make(method_name: str, n_bits: int):
         callbacks = [StopOnInterrupt()]
-        common = dict(config=config, run_dir=model_dir, resume=resume, progress=settings.progress, callbacks=callbacks)
-        if method != "scae":
-            from scae_hash.hashers.scae_manifold import SCAEManifoldHasher
-
-            return SCAEManifoldHasher(n_bits, settings.seed, **common)
-        from scae_hash.hashers.scae import SCAEHasher
-
         if validate_each_epoch:
             from scae_hash.data import load_dataset
             from scae_hash.validation import ValidationCurve
@@ -200,7 +194,9 @@ def run_training(config_path: str | Path, settings: RunSettings, *, seed: int | 
             dataset = load_dataset(config.dataset, settings.data_dir, progress=False)
             callbacks.append(ValidationCurve(dataset, n_bits, settings.seed, settings.split_seed,
                                              progress=settings.progress))
-        return SCAEHasher(n_bits, settings.seed, **common)
+        # the method's class by name: a row depends on the code of the method it trains only
+        return method_class(method_name)(n_bits, settings.seed, config=config, run_dir=model_dir, resume=resume,
+                                         progress=settings.progress, callbacks=callbacks)
 
     with interrupt_at_batch_end():
         return run_grid([config.dataset], [(method, n_bits) for n_bits in (bits or config.bits)], make, settings,

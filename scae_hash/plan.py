@@ -26,6 +26,8 @@ from scae_hash.constants import RUN_KEYS, SPLITS
 from scae_hash.errors import ConfigError
 from scae_hash.experiment import load_method_config
 
+#: Filled in by the runner, not by the cell's values.
+FOLDERS = ("results_dir", "run_dir", "figures_dir")
 # A cell leaves test rows unless its kind's ``row`` names another split.
 ROW_DEFAULTS = {"split": SPLITS[0]}
 INT_KEYS = ("bits", "seed", "split_seed")
@@ -46,11 +48,6 @@ class Kind:
     estimate_seconds: float
     overhead_seconds: float
     config_in_row: bool  # the rows' ``config`` column is the resolved config of the cell's file
-
-    @cached_property
-    def depends(self) -> tuple[str, ...]:
-        """The code its command imports and the inputs the plan names."""
-        return (*(command_dependencies(self.command) or ()), *self.inputs)
 
 
 @dataclass(frozen=True)
@@ -95,6 +92,16 @@ class Cell:
         if argv[0] == "python":
             return [python, *argv[1:]]
         return argv
+
+    @property
+    def argv(self) -> list[str]:
+        """Its command line as the plan writes it, the runner's folders left empty."""
+        return [_fill(token, {**self.values, **dict.fromkeys(FOLDERS, "")}) for token in self.kind.command]
+
+    @cached_property
+    def depends(self) -> tuple[str, ...]:
+        """The code its command imports (with the methods it names) and the inputs the plan names."""
+        return (*(command_dependencies(self.argv) or ()), *self.kind.inputs)
 
     @property
     def config_key(self) -> str:

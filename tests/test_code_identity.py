@@ -35,9 +35,10 @@ def clone(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def kinds(clone) -> dict[str, tuple[str, ...]]:
-    """Each kind of the real plan and the code its command depends on, read in the clone."""
+    """Each kind of the real plan and the code its first cell's command depends on, read in the clone."""
     plan = load_plan(REPO_ROOT / "experiments" / "plan.yaml")
-    return {cell.kind.name: command_dependencies(cell.kind.command, clone) for cell in plan.cells}
+    first = {cell.kind.name: cell for cell in reversed(plan.cells)}
+    return {name: command_dependencies(cell.argv, clone) for name, cell in first.items()}
 
 
 @contextmanager
@@ -84,6 +85,18 @@ def test_a_command_depends_on_its_own_handler_in_the_cli_not_on_the_others(clone
         assert CodeVersions(clone).changed("HEAD", train) == ["scae_hash/cli.py::run_train_command"]
     finally:
         path.write_text(original)
+
+
+def test_a_row_depends_on_the_method_it_ran_not_on_the_others(clone, kinds):
+    itq = command_dependencies(["scae-hash", "baseline", "--method", "itq", "--dataset", "mnist"], clone)
+    imh = command_dependencies(["scae-hash", "baseline", "--method", "imh", "--dataset", "mnist"], clone)
+    assert "scae_hash/hashers/shallow.py" in itq and "scae_hash/hashers/manifold.py" not in itq
+    assert "scae_hash/hashers/manifold.py" in imh and "scae_hash/manifold/embedding.py" in imh
+    thesis, manifold = kinds["scae"], kinds["scae_manifold"]
+    assert "scae_hash/hashers/scae.py" in thesis and "scae_hash/hashers/scae_manifold.py" not in thesis
+    assert "scae_hash/manifold/network.py" not in thesis
+    assert {"scae_hash/hashers/scae_manifold.py", "scae_hash/manifold/network.py"} <= set(manifold)
+    assert "scae_hash/model/pretrain.py" in manifold  # the thesis' autoencoder, which it trains
 
 
 def test_entry_points_read_from_command_lines(clone):

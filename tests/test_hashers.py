@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from scae_hash.errors import ConfigError
-from scae_hash.hashers import BASELINES, ITQ, PCAH, make_baseline
+from scae_hash.hashers import BASELINES, make_baseline
+from scae_hash.hashers.shallow import ITQ, PCAH
 
 
 def clustered_images(n_per_class: int = 30, n_classes: int = 20, seed: int = 0):

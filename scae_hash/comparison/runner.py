@@ -70,9 +70,9 @@ def make_hasher(key: str, setup: ComparisonSetup) -> Hasher:
     if key == "itq":
         return ITQ(setup.bits, setup.seed)
     if key == "imh":
-        from scae_hash.hashers import make_baseline
+        from scae_hash.hashers.manifold import ManifoldHasher
 
-        return make_baseline("imh", setup.bits, setup.seed)
+        return ManifoldHasher(setup.bits, setup.seed)
     if key == "siamese-supervised":
         from scae_hash.hashers.siamese import SiameseHasher
 
