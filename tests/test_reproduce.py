@@ -127,7 +127,9 @@ def test_done_stale_missing_from_rows(tmp_path, monkeypatch):
 
 def test_a_row_from_uncommitted_code_is_stale(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    plan = load_plan(write_plan(tmp_path, {"dataset": "mnist", "bits": [16, 32]},
+    script = tmp_path / "cell.py"  # outside the repository: the cell's code is its inputs only
+    script.write_text(FAKE_CELL.read_text())
+    plan = load_plan(write_plan(tmp_path, {"dataset": "mnist", "bits": [16, 32], "script": str(script)},
                                 kinds={"fake": {**FAKE_KIND, "inputs": ["no/such/path.py"]}}))
     clean = git_commit().removesuffix("-dirty")
     append_rows([fake_row("mnist", 16, commit=clean), fake_row("mnist", 32, commit=clean + "-dirty")],
