@@ -11,7 +11,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from scae_hash.artifacts import load_artifacts
 from scae_hash.atomic import atomic_path
 from scae_hash.figure_style import CLASS_COLOURS, OKABE_ITO, WRONG_COLOUR, apply_style, method_colour
 from scae_hash.plots import DATASET_LABELS, METHOD_LABELS
