@@ -25,10 +25,11 @@ from scae_hash.model.augment import ViewAugmenter
 from scae_hash.model.blocks import ConvAEBlocks
 from scae_hash.model.encoder import build_multiscale_encoder
 from scae_hash.model.terms import LOSS_TERMS
+from scae_hash.model.tracked_terms import TrackedTerms
 
 
 @keras.saving.register_keras_serializable(package="scae_hash")
-class HashingModel(keras.Model):
+class HashingModel(TrackedTerms, keras.Model):
     """Built from its own hyperparameters (architecture, loss weights, views), so a ``.keras``
     file loads whatever happens to the experiment config schema. ``metadata`` is carried
     along untouched (the experiment config that made the model, for provenance).
@@ -212,17 +213,7 @@ class HashingModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         images = x[0] if isinstance(x, (tuple, list)) else x
-        terms = self.loss_terms(images, y_pred)
-        total = 0.0
-        for term, value in terms.items():
-            self.trackers[term].update_state(value)
-            total = total + self.term_weights[term] * value
-        return total
-
-    @property
-    def metrics(self) -> list:
-        tracked = super().metrics
-        return tracked + [t for t in self.trackers.values() if t not in tracked]
+        return self.weighted_total(self.loss_terms(images, y_pred))
 
     def get_config(self) -> dict:
         return {

@@ -24,9 +24,10 @@ from scae_hash.model.neighbours import NeighbourPairs, nearest_by_cosine
 from scae_hash.model.resume import EpochSeeds, ShuffledImages, StopOnNaN
 from scae_hash.model.stages import announce, fit_verbosity, progress_on_stderr, stage_callbacks
 from scae_hash.model.terms import HEAD_TERMS
+from scae_hash.model.tracked_terms import TrackedTerms
 
 
-class HeadTrainer(keras.Model):
+class HeadTrainer(TrackedTerms, keras.Model):
     """Trains ``head`` (a ``Dense + tanh`` layer shared with the hashing model) on features."""
 
     def __init__(self, head: keras.layers.Layer, term_weights: dict[str, float], centre: np.ndarray, **kwargs) -> None:
@@ -53,17 +54,7 @@ class HeadTrainer(keras.Model):
             "similarity": lambda: losses.similarity_preserving_loss(codes, x - self.centre),
             "neighbour": lambda: losses.neighbour_agreement_loss(codes[:n], codes[n:]),
         }
-        total = 0.0
-        for term, tracker in self.trackers.items():
-            value = term_functions[term]()
-            tracker.update_state(value)
-            total = total + self.term_weights[term] * value
-        return total
-
-    @property
-    def metrics(self) -> list:
-        tracked = super().metrics
-        return tracked + [t for t in self.trackers.values() if t not in tracked]
+        return self.weighted_total({term: term_functions[term]() for term in self.trackers})
 
 
 def reset_head(head: keras.layers.Layer) -> None:
