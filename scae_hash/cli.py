@@ -164,8 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
         "table and figure and the result tables of README and docs/*.md from results/.")
     reproduce.add_argument("--plan", default="experiments/plan.yaml", help="the plan file (default: %(default)s)")
     reproduce.add_argument("--only", nargs="+", metavar="PART",
-                           help="only these parts (baselines, scae, ablations, comparison), data sets, "
-                           "or cell-name prefixes (scae/fashion)")
+                           help="only these parts of the plan (e.g. baselines, scae, ablations, manifold_baseline, "
+                           "scae_manifold, manifold_ablations, comparison, smoke), data sets, or cell-name "
+                           "prefixes (scae/fashion)")
     reproduce.add_argument("--quick", action="store_true",
                            help="a small real run instead (SCAE-hash with a short schedule and ITQ, MNIST, 64 bits; "
                            "minutes on 2 CPU cores) into results/quick/, printing a side-by-side table")
