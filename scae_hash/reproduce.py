@@ -233,7 +233,7 @@ def insert_tables(document: Path, tables_dir: Path) -> list[str]:
         if table.is_file():
             body = table.read_text(encoding="utf-8").strip()
         else:
-            body = f"*No table yet: `scae-hash reproduce` writes {table.as_posix()}.*"
+            body = f"*No table yet: `scae-hash reproduce` writes {tables_dir.name}/{table.name}.*"
         return f"{match[1]}{body}\n{match[4]}"
 
     updated = TABLE_MARKER.sub(fill, text)

