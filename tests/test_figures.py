@@ -87,7 +87,7 @@ def test_ablation_table_pairs_each_variant_with_the_full_model_of_the_same_seed(
 
 # --- the figure set drawn from run artifacts ---------------------------------------------------
 
-import shutil
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
