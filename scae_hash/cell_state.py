@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scae_hash.code_identity import CodeVersions
+from scae_hash.code_identity import REPO_ROOT, CodeVersions
 from scae_hash.config import SCAEConfig
 from scae_hash.constants import RUN_KEYS
 from scae_hash.plan import Cell, normalise_row
@@ -70,7 +70,8 @@ def cell_states(cells: list[Cell], results_dir: Path, code: "CodeVersions | None
             reason = "" if not present else f"{len(present)} of {len(found)} rows"
             states.append(CellState(cell, "missing", reason, present, estimate))
             continue
-        reasons = [reason for reason in (_stale_reason(cell, row, code) for row in present) if reason]
+        depends = cell.depends if code.root == REPO_ROOT else cell.dependencies(code.root)
+        reasons = [reason for reason in (_stale_reason(cell, row, code, depends) for row in present) if reason]
         status, reason = ("stale", reasons[0]) if reasons else ("done", _done_note(present))
         states.append(CellState(cell, status, reason, present, estimate))
     return states
@@ -91,7 +92,7 @@ def _has(row: dict, key: str) -> bool:
     return value is not None and value == value and str(value) != ""
 
 
-def _stale_reason(cell: Cell, row: dict, code: "CodeVersions") -> str:
+def _stale_reason(cell: Cell, row: dict, code: "CodeVersions", depends: tuple[str, ...]) -> str:
     if cell.config is not None and cell.kind.config_in_row and _has(row, "config"):
         try:
             recorded = json.loads(row["config"])
@@ -100,12 +101,12 @@ def _stale_reason(cell: Cell, row: dict, code: "CodeVersions") -> str:
         recorded = _with_defaults(recorded, _config_defaults(cell.config.get("method", "scae")))
         if recorded != cell.config:
             return "config differs: " + ", ".join(_differences(recorded, cell.config)[:3])
-    if not cell.depends or not _has(row, "commit"):
+    if not depends or not _has(row, "commit"):
         return ""
     commit = str(row["commit"])
     if commit.endswith("-dirty"):
         return f"made from uncommitted code ({commit[:7]}-dirty)"
-    changed = code.changed(commit, cell.depends)
+    changed = code.changed(commit, depends)
     if changed is None:
         return f"its commit {commit[:12]} is not in this repository's history"
     if changed:

@@ -179,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--tolerance", type=float, metavar="MAP",
                            help="largest |reported - reproduced| mAP --check accepts (default: the plan's, 0.01)")
     reproduce.add_argument("--data-dir", help="data folder for every cell (default: $SCAE_HASH_DATA, then the usual places)")
+    reproduce.add_argument("--worktree", metavar="DIR",
+                           help="run the cells from a git worktree of HEAD at DIR (created, or moved to HEAD), "
+                           "writing rows here: edits made here during the run neither enter nor stale its rows")
+    reproduce.add_argument("--commit-rows", action="store_true",
+                           help="commit the results folder (alone) after each finished cell, so that a killed "
+                           "session keeps every finished row in git")
     reproduce.set_defaults(handler=HANDLERS["reproduce"])
     for sub in commands.choices.values():
         sub.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log lines on stderr")
@@ -259,12 +265,11 @@ def run_search_command(args: argparse.Namespace) -> list[dict]:
 
 
 def run_reproduce_command(args: argparse.Namespace) -> list[dict]:
-    from scae_hash.reproduce import reproduce_command
-
-    from scae_hash.reproduce import QUICK_PLAN
+    from scae_hash.reproduce import QUICK_PLAN, reproduce_command
 
     reproduce_command(QUICK_PLAN if args.quick else args.plan, only=args.only, dry_run=args.dry_run,
-                      check=args.check, tolerance=args.tolerance, data_dir=args.data_dir)
+                      check=args.check, tolerance=args.tolerance, data_dir=args.data_dir,
+                      worktree=args.worktree, commit_rows=args.commit_rows)
     return []
 
 

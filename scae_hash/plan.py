@@ -101,7 +101,12 @@ class Cell:
     @cached_property
     def depends(self) -> tuple[str, ...]:
         """The code its command imports (with the methods it names) and the inputs the plan names."""
-        return (*(command_dependencies(self.argv) or ()), *self.kind.inputs)
+        return self.dependencies()
+
+    def dependencies(self, root: Path | None = None) -> tuple[str, ...]:
+        """:attr:`depends` as read in the checkout at ``root`` (a worktree; default: this one)."""
+        found = command_dependencies(self.argv, root) if root is not None else command_dependencies(self.argv)
+        return (*(found or ()), *self.kind.inputs)
 
     @property
     def config_key(self) -> str:

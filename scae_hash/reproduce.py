@@ -29,6 +29,7 @@ from tqdm import tqdm
 from scae_hash.atomic import locked, write_text
 from scae_hash.errors import ScaeHashError
 from scae_hash.cell_state import CellState, cell_states, read_rows, row_key
+from scae_hash.code_identity import CodeVersions
 from scae_hash.plan import Cell, Plan, load_plan
 
 QUICK_PLAN = "experiments/plan_quick.yaml"
@@ -41,11 +42,15 @@ class ReproduceError(ScaeHashError):
 
 def reproduce_command(plan_file: str | Path, *, only: list[str] | None = None, dry_run: bool = False,
                       check: list[str] | None = None, tolerance: float | None = None,
-                      data_dir: str | None = None) -> None:
+                      data_dir: str | None = None, worktree: str | Path | None = None,
+                      commit_rows: bool = False) -> None:
     """The `scae-hash reproduce` subcommand: ``check`` re-runs those cells and compares; ``dry_run``
-    prints the state of each cell; else every missing or stale cell runs, then the outputs."""
+    prints the state of each cell; else every missing or stale cell runs, then the outputs.
+    With ``worktree``, cells run from a worktree of HEAD (:func:`prepare_worktree`);
+    ``commit_rows`` commits the results folder after each finished cell."""
     plan = load_plan(plan_file)
-    env = {**os.environ, **({"SCAE_HASH_DATA": str(Path(data_dir).resolve())} if data_dir else {})}
+    data = data_dir or os.environ.get("SCAE_HASH_DATA")
+    env = {**os.environ, **({"SCAE_HASH_DATA": str(Path(data).resolve())} if data else {})}
     if check:
         check_cells(plan, check, tolerance if tolerance is not None else plan.tolerance, env=env)
         return
@@ -54,8 +59,10 @@ def reproduce_command(plan_file: str | Path, *, only: list[str] | None = None, d
         print_plan(plan, cell_states(cells, plan.results_dir))
         return
     with _exclusive(plan.results_dir):
-        states = cell_states(cells, plan.results_dir)
-        failed = run_cells(plan, [state for state in states if state.status != "done"], env=env)
+        checkout = prepare_worktree(Path(worktree)) if worktree is not None else None
+        states = cell_states(cells, plan.results_dir, CodeVersions(checkout) if checkout else None)
+        failed = run_cells(plan, [state for state in states if state.status != "done"], env=env,
+                           checkout=checkout, commit_rows=commit_rows)
         for command in plan.outputs:
             print(f"$ {' '.join(command)}", file=sys.stderr, flush=True)
             if _run(_python(command), env) != 0:
@@ -102,15 +109,22 @@ def duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
-def run_cells(plan: Plan, todo: list[CellState], *, env: dict) -> list[str]:
-    """Run each cell in its own process; returns the names of those that failed."""
+def run_cells(plan: Plan, todo: list[CellState], *, env: dict, checkout: Path | None = None,
+              commit_rows: bool = False) -> list[str]:
+    """Run each cell in its own process (in ``checkout``, a worktree, when given: its code, this
+    checkout's folders); returns the names of those that failed."""
     if not todo:
         print("Every selected cell is done.", file=sys.stderr)
         return []
     from scae_hash.results import code_commit
 
-    commit = code_commit()  # not HEAD: committing finished rows must not orphan the checkpoints of the rest
-    run_root = plan.run_dir / (commit[:12] + ("-dirty" if commit.endswith("-dirty") else ""))
+    # not HEAD: committing finished rows must not orphan the checkpoints of the rest
+    commit = _last_code_commit(checkout) if checkout else code_commit()
+    folders = {"results_dir": plan.results_dir, "figures_dir": plan.figures_dir, "run_dir": plan.run_dir}
+    if checkout:  # the cells run there but write here
+        folders = {name: folder.resolve() for name, folder in folders.items()}
+        env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))}
+    run_root = folders.pop("run_dir") / (commit[:12] + ("-dirty" if commit.endswith("-dirty") else ""))
     failed = []
     bar = tqdm(total=max(1, round(sum(state.estimate_seconds for state in todo))), unit="s", desc="plan",
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]", file=sys.stderr)
@@ -120,14 +134,16 @@ def run_cells(plan: Plan, todo: list[CellState], *, env: dict) -> list[str]:
             bar.set_postfix_str(f"cell {number}/{len(todo)}: {cell.name}")
             why = f" ({state.status}{': ' + state.reason if state.reason else ''})"
             bar.write(f"[{number}/{len(todo)}] {cell.name}{why}", file=sys.stderr)
-            command = cell.command(sys.executable, results_dir=plan.results_dir, run_dir=run_root / cell.config_key,
-                                   figures_dir=plan.figures_dir)
-            code = _run(command, env)
+            command = cell.command(sys.executable, run_dir=run_root / cell.config_key, **folders)
+            code = _run(command, env, cwd=checkout)
             finished = cell_states([cell], plan.results_dir)[0].status != "missing"
             if code != 0 or not finished:
                 failed.append(cell.name)
                 bar.write(f"[{number}/{len(todo)}] {cell.name} failed (exit {code}"
                           f"{'' if finished else ', no row'}): {' '.join(command)}", file=sys.stderr)
+            elif commit_rows:
+                bar.write(_commit_results(plan.results_dir, f"Rows of {cell.name} (code at {commit[:7]})"),
+                          file=sys.stderr)
             bar.update(round(state.estimate_seconds))
     return failed
 
@@ -249,11 +265,57 @@ def _python(command: list[str]) -> list[str]:
     return [sys.executable, *command[1:]] if command and command[0] == "python" else command
 
 
-def _run(command: list[str], env: dict) -> int:
+def prepare_worktree(path: Path) -> Path:
+    """A detached git worktree of HEAD at ``path``, created or moved there, so that cells run
+    committed code while this checkout is edited: each row names its commit, never ``-dirty``,
+    and an edit made during the run neither enters its rows nor stops it."""
+    head = _git(Path.cwd(), "rev-parse", "HEAD")
+    if not path.exists():
+        _git(Path.cwd(), "worktree", "add", "--detach", str(path), head)
+        return path.resolve()
+    if not (path / ".git").exists() or _git(path, "rev-parse", "--git-common-dir", absolute=True) != \
+            _git(Path.cwd(), "rev-parse", "--git-common-dir", absolute=True):
+        raise ReproduceError(f"--worktree {path} exists and is not a worktree of this repository")
+    if _git(path, "status", "--porcelain", "--untracked-files=no"):
+        raise ReproduceError(f"--worktree {path} has uncommitted changes; commit or discard them there first")
+    _git(path, "checkout", "--quiet", "--detach", head)
+    return path.resolve()
+
+
+def _last_code_commit(checkout: Path) -> str:
+    """The last commit that changed code in ``checkout`` (what :func:`results.code_commit` says there)."""
+    from scae_hash.results import CODE_PATHS
+
+    return _git(checkout, "log", "-1", "--format=%H", "--", *CODE_PATHS)
+
+
+def _commit_results(results_dir: Path, message: str) -> str:
+    """Commit the results folder alone (other staged changes stay staged); a line saying what happened."""
+    try:
+        _git(Path.cwd(), "add", "--all", "--", str(results_dir))
+        if not _git(Path.cwd(), "diff", "--cached", "--name-only", "--", str(results_dir)):
+            return "  nothing new to commit in " + str(results_dir)
+        _git(Path.cwd(), "commit", "--quiet", "-m", message, "--", str(results_dir))
+    except ReproduceError as error:
+        return f"  rows not committed: {error}"
+    return f"  committed: {message}"
+
+
+def _git(folder: Path, *args: str, absolute: bool = False) -> str:
+    """One git command's output; its error in one line."""
+    try:
+        out = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as error:
+        lines = (getattr(error, "stderr", None) or str(error)).strip().splitlines()
+        raise ReproduceError(f"git {' '.join(args[:2])} failed: {lines[-1] if lines else error}") from None
+    return str((folder / out).resolve()) if absolute else out
+
+
+def _run(command: list[str], env: dict, cwd: Path | None = None) -> int:
     """Run one child process in the foreground; it is killed if this process dies."""
     try:
-        return subprocess.run(command, env=env, preexec_fn=_die_with_parent if sys.platform == "linux" else None
-                              ).returncode
+        return subprocess.run(command, env=env, cwd=cwd,
+                              preexec_fn=_die_with_parent if sys.platform == "linux" else None).returncode
     except FileNotFoundError:
         return 127
 

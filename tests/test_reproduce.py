@@ -4,6 +4,7 @@
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -279,3 +280,40 @@ def test_the_shipped_plans_list_every_reported_cell(monkeypatch):
     quick = load_plan("experiments/plan_quick.yaml")
     assert [cell.name for cell in quick.cells] == ["itq/mnist/64/seed0", "scae/mnist_quick/64/seed0"]
     assert quick.results_dir == Path("results/quick") and quick.readme is None
+
+
+def test_a_worktree_run_writes_committed_code_rows_here_while_this_checkout_is_edited(tmp_path):
+    repo, worktree = tmp_path / "repo", tmp_path / "worktree"
+    for name in ("scae_hash", "experiments"):
+        shutil.copytree(REPO_ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "tests").mkdir()
+    shutil.copy(FAKE_CELL, repo / "tests" / "fake_cell.py")
+    git(repo, "init", "-q")
+    git(repo, "config", "user.email", "t@example.com")
+    git(repo, "config", "user.name", "t")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "code")
+    head = git(repo, "rev-parse", "HEAD")
+    write_plan(repo, {"dataset": "mnist", "bits": [16, 32], "script": "tests/fake_cell.py"})
+    results_module = repo / "scae_hash" / "results.py"  # imported by every cell: an edit here would make rows -dirty
+    results_module.write_text(results_module.read_text() + "\nEDITED_DURING_THE_RUN = 1\n")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, "-m", "scae_hash", "reproduce", "--plan", "plan.yaml",
+                          "--worktree", str(worktree), "--commit-rows"],
+                         cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = pd.read_csv(repo / "results" / "fake.csv")
+    assert list(rows["bits"]) == [16, 32] and list(rows["commit"]) == [head, head]  # committed code, not -dirty
+    assert not (worktree / "results").exists()  # the rows came here
+    assert git(repo, "log", "--format=%s", "-3").splitlines() == [
+        f"Rows of fake/mnist/32/seed0 (code at {head[:7]})", f"Rows of fake/mnist/16/seed0 (code at {head[:7]})", "code"]
+    assert git(repo, "status", "--porcelain", "--", "scae_hash") == "M scae_hash/results.py"  # the edit stays here
+
+    (worktree / "stray.txt").write_text("x")
+    git(worktree, "add", "stray.txt")
+    refused = subprocess.run([sys.executable, "-m", "scae_hash", "reproduce", "--plan", "plan.yaml",
+                              "--worktree", str(worktree)], cwd=repo, env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"scae-hash: error: --worktree {worktree} has uncommitted changes; commit or discard them there first")
