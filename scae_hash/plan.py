@@ -132,12 +132,19 @@ class Plan:
     cells: list[Cell] = field(default_factory=list)
 
     def select(self, selectors: list[str] | None) -> list[Cell]:
-        """Cells whose part, kind or data set is a selector, or whose name starts with one."""
+        """The cells of each selector: a part name selects that part alone (not the other parts of
+        its kind, nor cells whose names share its prefix), else a data set, else the cells whose
+        name starts with it, segment by segment (``scae/fashion``)."""
         if not selectors:
             return list(self.cells)
-        chosen = [cell for cell in self.cells if any(
-            selector in (cell.part, cell.kind.name, cell.dataset) or cell.name.startswith(selector)
-            for selector in selectors)]
+        parts = {cell.part for cell in self.cells}
+
+        def selected(cell: Cell, selector: str) -> bool:
+            if selector in parts:
+                return cell.part == selector
+            return selector == cell.dataset or f"{cell.name}/".startswith(selector.rstrip("/") + "/")
+
+        chosen = [cell for cell in self.cells if any(selected(cell, selector) for selector in selectors)]
         if not chosen:
             parts = sorted({cell.part for cell in self.cells})
             raise ConfigError(f"--only {' '.join(selectors)} matches no cell of {self.path} "

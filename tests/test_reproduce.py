@@ -68,11 +68,23 @@ def test_plan_expands_grids_into_named_cells(tmp_path, monkeypatch):
     command = plan.cells[0].command("PY", results_dir=Path("R"), run_dir=Path("U"), figures_dir=Path("F"))
     assert command[:2] == ["PY", "x"] and command[command.index("--results-dir") + 1] == "R"
     assert [c.name for c in plan.select(["cifar10"])] == ["fake/cifar10/16/seed0", "fake/cifar10/64/seed0"]
-    assert [c.name for c in plan.select(["other", "fake/mnist/6"])] == ["fake/mnist/64/seed0", "listed/tiny/32"]
+    assert [c.name for c in plan.select(["other", "fake/mnist/64"])] == ["fake/mnist/64/seed0", "listed/tiny/32"]
     with pytest.raises(ConfigError, match="matches no cell"):
         plan.select(["nothing"])
+    with pytest.raises(ConfigError, match="matches no cell"):
+        plan.select(["fake/mnist/6"])  # a prefix is whole name segments
     with pytest.raises(ConfigError, match="no cell named"):
         plan.find(["fake/mnist/99/seed0"])
+
+
+def test_only_a_part_selects_that_part_and_not_the_others_of_its_kind(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    grid = {"script": "x", "method": "fake", "seed": 0, "map": 0.5, "sleep": 0, "dataset": "mnist"}
+    plan = load_plan(write_plan(tmp_path, {}, kinds={"fake": {**FAKE_KIND, "name": "f/{dataset}/{bits}"}},
+                                parts={"fake": {"kind": "fake", "grid": [{**grid, "bits": 16}]},
+                                       "ablations": {"kind": "fake", "grid": [{**grid, "bits": 32}]}}))
+    assert [cell.name for cell in plan.select(["fake"])] == ["f/mnist/16"]
+    assert [cell.name for cell in plan.select(["ablations"])] == ["f/mnist/32"]
 
 
 @pytest.mark.parametrize("change, message", [
