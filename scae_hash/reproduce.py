@@ -121,8 +121,8 @@ def run_cells(plan: Plan, todo: list[CellState], *, env: dict, checkout: Path | 
     # not HEAD: committing finished rows must not orphan the checkpoints of the rest
     commit = _last_code_commit(checkout) if checkout else code_commit()
     folders = {"results_dir": plan.results_dir, "figures_dir": plan.figures_dir, "run_dir": plan.run_dir}
-    if checkout:  # the cells run there but write here
-        folders = {name: folder.resolve() for name, folder in folders.items()}
+    if checkout:  # the cells run there but write here (paths relative to it: rows name no home folder)
+        folders = {name: Path(os.path.relpath(folder.resolve(), checkout)) for name, folder in folders.items()}
         env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))}
     run_root = folders.pop("run_dir") / (commit[:12] + ("-dirty" if commit.endswith("-dirty") else ""))
     failed = []

@@ -317,6 +317,7 @@ def test_a_worktree_run_writes_committed_code_rows_here_while_this_checkout_is_e
     rows = pd.read_csv(repo / "results" / "fake.csv")
     assert list(rows["bits"]) == [16, 32] and list(rows["commit"]) == [head, head]  # committed code, not -dirty
     assert not (worktree / "results").exists()  # the rows came here
+    assert rows["command"].str.contains("--results-dir ../repo/results ", regex=False).all()  # no home folder named
     assert git(repo, "log", "--format=%s", "-3").splitlines() == [
         f"Rows of fake/mnist/32/seed0 (code at {head[:7]})", f"Rows of fake/mnist/16/seed0 (code at {head[:7]})", "code"]
     assert git(repo, "status", "--porcelain", "--", "scae_hash") == "M scae_hash/results.py"  # the edit stays here
