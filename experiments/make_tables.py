@@ -133,8 +133,11 @@ def write_cost_table(frame, out: Path, paths: list[str], bits: int = 64) -> None
     for column, fmt in formats.items():
         table[column] = table[column].map(fmt.format)
     table = table.reset_index().set_index("data set")
-    caption = (f"What each method costs at {bits} bits on the 2 CPU cores (means over training seeds; fit includes "
-               "every stage, e.g. the UMAP layout, pretraining and training; encode is per database image, in batches)")
+    caption = (f"What each method costs at {bits} bits on the 2 CPU cores (means over training seeds; fit is the "
+               "reported run's wall clock, in which a stage cached by content counts only where it was computed: "
+               "the UMAP layout that IMH and SCAE-manifold share across code lengths, the greedy pretraining, and "
+               "SCAE-manifold's network of a seed, so a fit that found them cached is shorter than one from "
+               "scratch; encode is per database image, in batches)")
     provenance = made_from(rows, paths)
     write_text(out / "cost.md", f"### {caption}\n\n{to_markdown(table)}\n\n{provenance}\n")
     write_text(out / "cost.tex", f"% {provenance}\n{to_latex(table, caption)}\n")
