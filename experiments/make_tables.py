@@ -25,6 +25,8 @@ def main() -> None:
     parser.add_argument("--validation", default="results/validation.csv", help="the validation rows (default: %(default)s)")
     parser.add_argument("--comparison", default="results/comparison.csv",
                         help="the deep hashing vs deep metric rows (default: %(default)s)")
+    parser.add_argument("--benchmarks", default="results/benchmarks",
+                        help="folder of experiments/bench_fit.py's fit_<dataset>.json (default: %(default)s)")
     parser.add_argument("--out", default="results/tables")
     args = parser.parse_args()
     frame = read_results(args.results)
@@ -45,6 +47,7 @@ def main() -> None:
     write_ablation_tables(frame, out, args.results)
     write_targets_table(frame, out, args.results)
     write_cost_table(frame, out, args.results)
+    write_fit_cold_table(sorted(Path(args.benchmarks).glob("fit_*.json")), out)
     if Path(args.validation).is_file():
         write_validation_table(read_results([args.validation]), out, args.validation)
     if Path(args.comparison).is_file():
@@ -141,6 +144,37 @@ def write_cost_table(frame, out: Path, paths: list[str], bits: int = 64) -> None
     provenance = made_from(rows, paths)
     write_text(out / "cost.md", f"### {caption}\n\n{to_markdown(table)}\n\n{provenance}\n")
     write_text(out / "cost.tex", f"% {provenance}\n{to_latex(table, caption)}\n")
+
+
+def write_fit_cold_table(files: list[Path], out: Path) -> None:
+    """experiments/bench_fit.py's fits from empty caches beside the reported rows' fit times."""
+    import json
+
+    import pandas as pd
+
+    if not files:
+        return
+    lines, sources = [], []
+    for file in files:
+        saved = json.loads(file.read_text())
+        sources.append(f"{file.name} (commit {str(saved['commit'])[:12]}, {saved['created'][:10]})")
+        for row in saved["rows"]:
+            lines.append({"data set": saved["dataset"], "method": METHOD_NAMES.get(row["method"], row["method"]),
+                          "bits": str(saved["bits"]), "seed": str(saved["seed"]),
+                          "fit from scratch (s)": f"{row['fit_seconds_cold']:.0f}",
+                          "reported fit (s)": _number(row["reported_fit_seconds"], "{:.0f}"),
+                          "mAP": f"{row['map']:.4f}", "reported mAP": _number(row["reported_map"], "{:.4f}")})
+    table = pd.DataFrame(lines).set_index("data set")
+    caption = ("Fitting each method from empty caches (experiments/bench_fit.py: the plan cell's command in a "
+               "scratch folder) beside the reported row of the same cell, whose fit may have found its UMAP "
+               "layout, pretraining or network cached")
+    provenance = f"Made by experiments/make_tables.py from results/benchmarks/{', '.join(sources)}."
+    write_text(out / "fit_cold.md", f"### {caption}\n\n{to_markdown(table)}\n\n{provenance}\n")
+    write_text(out / "fit_cold.tex", f"% {provenance}\n{to_latex(table, caption)}\n")
+
+
+def _number(value, fmt: str) -> str:
+    return "–" if value is None else fmt.format(value)
 
 
 def write_validation_table(frame, out: Path, path: str) -> None:
