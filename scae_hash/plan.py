@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from scae_hash.checks import read_yaml_mapping
-from scae_hash.code_identity import command_dependencies
+from scae_hash.code_identity import REPO_ROOT, command_dependencies
 from scae_hash.constants import RUN_KEYS, SPLITS
 from scae_hash.errors import ConfigError
 from scae_hash.experiment import load_method_config
@@ -103,10 +103,9 @@ class Cell:
         """The code its command imports (with the methods it names) and the inputs the plan names."""
         return self.dependencies()
 
-    def dependencies(self, root: Path | None = None) -> tuple[str, ...]:
+    def dependencies(self, root: Path = REPO_ROOT) -> tuple[str, ...]:
         """:attr:`depends` as read in the checkout at ``root`` (a worktree; default: this one)."""
-        found = command_dependencies(self.argv, root) if root is not None else command_dependencies(self.argv)
-        return (*(found or ()), *self.kind.inputs)
+        return (*(command_dependencies(self.argv, root) or ()), *self.kind.inputs)
 
     @property
     def config_key(self) -> str:
