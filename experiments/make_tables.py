@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from scae_hash.atomic import write_text
-from scae_hash.tables import (ablation_table, main_rows, read_results, summary_table, to_latex, to_markdown,
+from scae_hash.tables import (ABLATED, ablation_table, main_rows, read_results, summary_table, to_latex, to_markdown,
                               validation_table)
 from scae_hash.targets import load_targets, targets_table
 
@@ -61,12 +61,6 @@ def made_from(rows, paths: list[str]) -> str:
     """The provenance line of a table: the files and the commits of the rows it shows."""
     commits = ", ".join(sorted(rows["commit"].astype(str).str[:12].unique()))
     return f"Made by experiments/make_tables.py from {', '.join(paths)} (rows of commits {commits})."
-
-
-#: Each method with ablations: the prefix of its variants (the config's run name), the folder of
-#: their configs and that of the full model's, relative to the repository.
-ABLATED = {"scae": ("", "experiments/configs/ablations", "experiments/configs"),
-           "scae-manifold": ("scae-manifold-", "experiments/configs/ablations/manifold", "experiments/configs/manifold")}
 
 
 def write_ablation_tables(frame, out: Path, paths: list[str]) -> None:

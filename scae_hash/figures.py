@@ -5,6 +5,7 @@ curves, per-bit firing rates and ablation bars. Nothing here trains or loads a d
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -321,42 +322,59 @@ def bit_rates(runs: dict[str, dict[str, dict]]) -> plt.Figure:
 
 # --- ablations -----------------------------------------------------------------------------------
 
-def ablation_groups(frame: pd.DataFrame, ablation_names: set[str], method: str = "scae") -> list[tuple]:
-    """(data set, protocol, bits, rows) for every setting where an ablation config ran beside
-    the data set's own config."""
-    rows = frame[(frame["method"] == method)]
-    rows = rows[(rows["variant"] == rows["dataset"]) | rows["variant"].isin(ablation_names)]
+@dataclass(frozen=True, eq=False)
+class AblationGroup:
+    """One panel of the ablation figure: a method's config variants at one setting, beside the
+    full model (variant ``full``)."""
+
+    method: str
+    dataset: str
+    protocol: str
+    bits: int
+    full: str
+    rows: pd.DataFrame
+
+
+def ablation_groups(frame: pd.DataFrame, ablation_names: set[str], method: str = "scae",
+                    prefix: str = "") -> list[AblationGroup]:
+    """Every setting where an ablation config (a variant in ``ablation_names``) ran beside the
+    data set's own config (variant ``prefix + dataset``)."""
+    rows = frame[frame["method"] == method]
     groups = []
     for (dataset, protocol, bits), group in rows.groupby(["dataset", "protocol", "bits"]):
-        if group["variant"].nunique() >= 2 and (group["variant"] == dataset).any():
-            groups.append((dataset, protocol, int(bits), group))
+        full = prefix + dataset
+        group = group[(group["variant"] == full) | group["variant"].isin(ablation_names)]
+        if group["variant"].nunique() >= 2 and (group["variant"] == full).any():
+            groups.append(AblationGroup(method, dataset, protocol, int(bits), full, group))
     return groups
 
 
-def ablations(groups: list[tuple], metric: str = "map") -> plt.Figure:
-    """mAP per config variant, mean ± std over seeds (n = seeds), the data set's own config
-    highlighted and drawn as a reference line."""
-    heights = [0.28 * group["variant"].nunique() + 1.0 for *_, group in groups]
+def ablations(groups: list[AblationGroup], metric: str = "map") -> plt.Figure:
+    """mAP per config variant, mean ± std over seeds (n = seeds), the full model highlighted and
+    drawn as a reference line; one panel per method and setting."""
+    heights = [0.28 * group.rows["variant"].nunique() + 1.0 for group in groups]
     fig, axes = plt.subplots(len(groups), 1, figsize=(6.6, sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
-    for ax, (dataset, protocol, bits, group) in zip(axes[:, 0], groups):
-        stats = group.groupby("variant")[metric].agg(["mean", "std", "count"]).sort_values("mean")
-        reference = stats.loc[dataset, "mean"]
+    for ax, group in zip(axes[:, 0], groups):
+        stats = group.rows.groupby("variant")[metric].agg(["mean", "std", "count"]).sort_values("mean")
+        reference = stats.loc[group.full, "mean"]
         y = np.arange(len(stats))
-        colours = [OKABE_ITO["vermillion"] if v == dataset else OKABE_ITO["blue"] for v in stats.index]
+        colours = [OKABE_ITO["vermillion"] if v == group.full else OKABE_ITO["blue"] for v in stats.index]
+        ax.set_axisbelow(True)  # the grid behind the bars
         ax.barh(y, stats["mean"], color=colours, height=0.7)
         several = (stats["count"] > 1).to_numpy()
         ax.errorbar(stats["mean"][several], y[several], xerr=stats["std"][several], fmt="none", ecolor="black",
                     capsize=2.5, linewidth=1)
         ax.axvline(reference, color=OKABE_ITO["vermillion"], linestyle="--", linewidth=0.9)
-        labels = [("full model" if v == dataset else v.removeprefix(f"{dataset}_").replace("_", " ")) +
+        labels = [("full model" if v == group.full else v.removeprefix(f"{group.full}_").replace("_", " ")) +
                   f"  (n={int(n)})" for v, n in zip(stats.index, stats["count"])]
         ax.set_yticks(y, labels)
         for yi, (mean, std) in enumerate(zip(stats["mean"], stats["std"].fillna(0))):
             ax.text(mean + std + 0.005, yi, f"{mean:.3f}", va="center", fontsize=7)
         ax.set_xlim(0, min(1.0, (stats["mean"] + stats["std"].fillna(0)).max() * 1.15))
+        setting = group.protocol.replace(group.dataset, dataset_label(group.dataset), 1)
         ax.set(xlabel="mAP" if metric == "map" else metric,
-               title=f"SCAE-hash ablations: {protocol.replace(dataset, dataset_label(dataset), 1)}, {bits} bits\n"
+               title=f"{METHOD_LABELS.get(group.method, group.method)} ablations: {setting}, {group.bits} bits\n"
                "mean ± std over n seeds (n = 1: no error bar)")
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

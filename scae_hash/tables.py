@@ -43,6 +43,19 @@ def main_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[own_config & (frame["protocol"] == frame["dataset"]) & test_split]
 
 
+#: Each method with ablations: the prefix of its variants (the config's run name), the folder of
+#: their configs and that of the full model's, relative to the repository. The tables and the
+#: ablation figure both read it, so a method added here gets both.
+ABLATED = {"scae": ("", "experiments/configs/ablations", "experiments/configs"),
+           "scae-manifold": ("scae-manifold-", "experiments/configs/ablations/manifold", "experiments/configs/manifold")}
+
+
+def ablation_variants(method: str, root: Path) -> set[str]:
+    """The variant names of a method's ablation configs (their run names)."""
+    prefix, folder, _ = ABLATED[method]
+    return {prefix + path.stem for path in (root / folder).glob("*.yaml")}
+
+
 def ablation_table(frame: pd.DataFrame, dataset: str, protocol: str, bits: int, method: str = "scae",
                    metrics: dict[str, str] | None = None, full: str | None = None) -> pd.DataFrame:
     """One row per config variant at one code length: each metric as mean ± std over seeds, and

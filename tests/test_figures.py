@@ -230,11 +230,31 @@ def test_ablation_bars_take_ablation_configs_beside_the_own_config_only():
                  "bits": 32, "seed": 0, "map": 0.4})  # no own-config row at 32 bits: no panel
     frame = pd.DataFrame(rows)
     groups = figures.ablation_groups(frame, {"mnist_no_pretrain"})
-    assert [(d, p, b, sorted(g["variant"].unique())) for d, p, b, g in groups] == [
+    assert [(g.dataset, g.protocol, g.bits, sorted(g.rows["variant"].unique())) for g in groups] == [
         ("mnist", "mnist", 64, ["mnist", "mnist_no_pretrain"])]
     fig = figures.ablations(groups)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["no pretrain  (n=3)", "full model  (n=3)"]
+    plots.plt.close(fig)
+
+
+def test_ablation_bars_name_the_method_and_find_its_full_model_by_its_prefix():
+    """The SCAE-manifold's variants are run names with the method's prefix; its panel sits
+    beside SCAE-hash's and says which method it ablates."""
+    rows = [{"method": method, "variant": variant, "dataset": "mnist", "protocol": "mnist", "bits": 64,
+             "seed": seed, "map": base + 0.01 * seed}
+            for method, variant, base in (("scae", "mnist", 0.6), ("scae", "mnist_no_pretrain", 0.5),
+                                          ("scae-manifold", "scae-manifold-mnist", 0.9),
+                                          ("scae-manifold", "scae-manifold-mnist_no_layout", 0.8))
+            for seed in (0, 1, 2)]
+    frame = pd.DataFrame(rows)
+    groups = (figures.ablation_groups(frame, {"mnist_no_pretrain"})
+              + figures.ablation_groups(frame, {"scae-manifold-mnist_no_layout"}, "scae-manifold", "scae-manifold-"))
+    assert [(g.method, g.full) for g in groups] == [("scae", "mnist"), ("scae-manifold", "scae-manifold-mnist")]
+    fig = figures.ablations(groups)
+    assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["no layout  (n=3)", "full model  (n=3)"]
+    assert fig.axes[0].get_title().startswith("SCAE-hash ablations")
+    assert fig.axes[1].get_title().startswith("SCAE-manifold ablations")
     plots.plt.close(fig)
 
 
