@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 from scae_hash.atomic import write_text
+from scae_hash.cell_state import cell_states, row_key
+from scae_hash.plan import load_plan, normalise_row
 from scae_hash.tables import (ABLATED, ablation_table, main_rows, read_results, summary_table, to_latex, to_markdown,
                               validation_table)
 from scae_hash.targets import load_targets, targets_table
@@ -17,6 +19,7 @@ TARGETS = Path(__file__).resolve().parent / "targets.yaml"
 METHOD_NAMES = {"scae": "SCAE-hash", "scae-manifold": "SCAE-manifold", "imh": "IMH (UMAP)", "itq": "ITQ"}
 METRICS = {"map": "mAP", "map_at_1000": "mAP@1000", "map_tie_aware": "tie-aware mAP",
            "precision_at_1000": "precision@1000", "p_r2": "precision within Hamming radius 2"}
+STALE_ROWS: set[tuple] = set()  # filled by main() from the plan: the rows `made_from` counts as stale
 
 
 def main() -> None:
@@ -28,7 +31,10 @@ def main() -> None:
     parser.add_argument("--benchmarks", default="results/benchmarks",
                         help="folder of experiments/bench_fit.py's fit_<dataset>.json (default: %(default)s)")
     parser.add_argument("--out", default="results/tables")
+    parser.add_argument("--plan", default=str(REPO / "experiments" / "plan.yaml"),
+                        help="the plan whose stale cells the tables count (default: %(default)s)")
     args = parser.parse_args()
+    STALE_ROWS.update(stale_rows(Path(args.plan)))
     frame = read_results(args.results)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -58,9 +64,27 @@ def main() -> None:
 
 
 def made_from(rows, paths: list[str]) -> str:
-    """The provenance line of a table: the files and the commits of the rows it shows."""
+    """The provenance line of a table: the files and the commits of the rows it shows, and how
+    many of those rows the plan calls stale, so that a table never passes an old number as current."""
     commits = ", ".join(sorted(rows["commit"].astype(str).str[:12].unique()))
-    return f"Made by experiments/make_tables.py from {', '.join(paths)} (rows of commits {commits})."
+    line = f"Made by experiments/make_tables.py from {', '.join(paths)} (rows of commits {commits})."
+    stale = sum(row_identity(row) in STALE_ROWS for row in rows.to_dict("records"))
+    if stale:
+        line += (f" **{stale} of its {len(rows)} rows are stale** (their code has changed since they ran;"
+                 " `scae-hash reproduce --dry-run` lists them and why).")
+    return line
+
+
+def row_identity(row: dict) -> tuple:
+    """A run's keys with the commit and time of the row: the very row, not a later rerun of it."""
+    return (*row_key(normalise_row(row)), str(row.get("commit")), str(row.get("created")))
+
+
+def stale_rows(plan_file: Path) -> set[tuple]:
+    """The identities of the rows behind the plan's stale cells (as `reproduce --dry-run` sees them)."""
+    plan = load_plan(plan_file)
+    return {row_identity(row) for state in cell_states(plan.cells, plan.results_dir) if state.status == "stale"
+            for row in state.rows}
 
 
 def write_ablation_tables(frame, out: Path, paths: list[str]) -> None:

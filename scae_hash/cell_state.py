@@ -29,7 +29,6 @@ from scae_hash.plan import Cell, normalise_row
 STATUSES = ("done", "stale", "missing")
 
 
-
 @dataclass(frozen=True)
 class CellState:
     cell: Cell

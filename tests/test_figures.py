@@ -320,3 +320,22 @@ def test_validation_table_says_what_each_run_changes_from_its_command(tmp_path):
     assert table.loc["mnist-1234", "commit"] == "bbbbbbb-dirty"
     assert table.loc["mnist-head-itq", "what it runs"] == "candidates/mnist_x head itq"
     assert table.loc["itq", "what it runs"] == "ITQ on pixels"
+
+
+def test_a_table_counts_the_stale_rows_it_shows_and_not_their_reruns(monkeypatch):
+    """A table built while a rerun is under way says how many of its numbers are stale: the very
+    rows the plan calls stale, not a later row of the same run."""
+    import importlib.util
+
+    from scae_hash.results import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("make_tables", REPO_ROOT / "experiments" / "make_tables.py")
+    make_tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_tables)
+    run = {"method": "scae", "variant": "mnist", "dataset": "mnist", "protocol": "mnist", "bits": 64, "seed": 0,
+           "split_seed": 0, "split": "test"}
+    old, new = {**run, "commit": "aaa", "created": "t0"}, {**run, "commit": "bbb", "created": "t1"}
+    other = {**run, "seed": 1, "commit": "bbb", "created": "t1"}
+    monkeypatch.setattr(make_tables, "STALE_ROWS", {make_tables.row_identity(old)})
+    assert "1 of its 2 rows are stale" in make_tables.made_from(pd.DataFrame([old, other]), ["rows.csv"])
+    assert "stale" not in make_tables.made_from(pd.DataFrame([new, other]), ["rows.csv"])
