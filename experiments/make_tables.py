@@ -19,7 +19,6 @@ TARGETS = Path(__file__).resolve().parent / "targets.yaml"
 METHOD_NAMES = {"scae": "SCAE-hash", "scae-manifold": "SCAE-manifold", "imh": "IMH (UMAP)", "itq": "ITQ"}
 METRICS = {"map": "mAP", "map_at_1000": "mAP@1000", "map_tie_aware": "tie-aware mAP",
            "precision_at_1000": "precision@1000", "p_r2": "precision within Hamming radius 2"}
-STALE_ROWS: set[tuple] = set()  # filled by main() from the plan: the rows `made_from` counts as stale
 
 
 def main() -> None:
@@ -34,8 +33,7 @@ def main() -> None:
     parser.add_argument("--plan", default=str(REPO / "experiments" / "plan.yaml"),
                         help="the plan whose stale cells the tables count (default: %(default)s)")
     args = parser.parse_args()
-    STALE_ROWS.update(stale_rows(Path(args.plan)))
-    frame = read_results(args.results)
+    frame = mark_stale(read_results(args.results), Path(args.plan))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     provenance = made_from(main_rows(frame), args.results)
@@ -68,7 +66,7 @@ def made_from(rows, paths: list[str]) -> str:
     many of those rows the plan calls stale, so that a table never passes an old number as current."""
     commits = ", ".join(sorted(rows["commit"].astype(str).str[:12].unique()))
     line = f"Made by experiments/make_tables.py from {', '.join(paths)} (rows of commits {commits})."
-    stale = sum(row_identity(row) in STALE_ROWS for row in rows.to_dict("records"))
+    stale = int(rows["stale"].sum()) if "stale" in rows else 0
     if stale:
         line += (f" **{stale} of its {len(rows)} rows are stale** (their code has changed since they ran;"
                  " `scae-hash reproduce --dry-run` lists them and why).")
@@ -80,11 +78,13 @@ def row_identity(row: dict) -> tuple:
     return (*row_key(normalise_row(row)), str(row.get("commit")), str(row.get("created")))
 
 
-def stale_rows(plan_file: Path) -> set[tuple]:
-    """The identities of the rows behind the plan's stale cells (as `reproduce --dry-run` sees them)."""
+def mark_stale(frame, plan_file: Path):
+    """The rows with a column ``stale``: whether the row is one behind a stale cell of the plan
+    (as `reproduce --dry-run` sees it), so that every table can count the stale numbers it shows."""
     plan = load_plan(plan_file)
-    return {row_identity(row) for state in cell_states(plan.cells, plan.results_dir) if state.status == "stale"
-            for row in state.rows}
+    stale = {row_identity(row) for state in cell_states(plan.cells, plan.results_dir) if state.status == "stale"
+             for row in state.rows}
+    return frame.assign(stale=[row_identity(row) in stale for row in frame.to_dict("records")])
 
 
 def write_ablation_tables(frame, out: Path, paths: list[str]) -> None:

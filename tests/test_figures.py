@@ -326,6 +326,8 @@ def test_a_table_counts_the_stale_rows_it_shows_and_not_their_reruns(monkeypatch
     """A table built while a rerun is under way says how many of its numbers are stale: the very
     rows the plan calls stale, not a later row of the same run."""
     import importlib.util
+    from pathlib import Path
+    from types import SimpleNamespace
 
     from scae_hash.results import REPO_ROOT
 
@@ -336,6 +338,9 @@ def test_a_table_counts_the_stale_rows_it_shows_and_not_their_reruns(monkeypatch
            "split_seed": 0, "split": "test"}
     old, new = {**run, "commit": "aaa", "created": "t0"}, {**run, "commit": "bbb", "created": "t1"}
     other = {**run, "seed": 1, "commit": "bbb", "created": "t1"}
-    monkeypatch.setattr(make_tables, "STALE_ROWS", {make_tables.row_identity(old)})
-    assert "1 of its 2 rows are stale" in make_tables.made_from(pd.DataFrame([old, other]), ["rows.csv"])
-    assert "stale" not in make_tables.made_from(pd.DataFrame([new, other]), ["rows.csv"])
+    state = SimpleNamespace(status="stale", rows=(old,))
+    monkeypatch.setattr(make_tables, "load_plan", lambda path: SimpleNamespace(cells=[], results_dir=path))
+    monkeypatch.setattr(make_tables, "cell_states", lambda cells, results_dir: [state])
+    frame = make_tables.mark_stale(pd.DataFrame([old, new, other]), Path("plan.yaml"))
+    assert "1 of its 2 rows are stale" in make_tables.made_from(frame.iloc[[0, 2]], ["rows.csv"])
+    assert "stale" not in make_tables.made_from(frame.iloc[[1, 2]], ["rows.csv"])
