@@ -13,7 +13,7 @@ from scae_hash import figures, plots
 from scae_hash.artifacts import load_artifacts
 from scae_hash.constants import FIGURE_BITS
 from scae_hash.results import REPO_ROOT
-from scae_hash.tables import ABLATED, ablation_variants, load_curves, main_rows, read_results
+from scae_hash.tables import ABLATED, ablation_groups, ablation_variants, load_curves, main_rows, read_results
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
             args.out, f"hamming_pr_{args.curve_bits}b")
     written += artifact_figures(everything, args.out, args.curve_bits, Path(args.maps))
     groups = [group for method, (prefix, *_) in ABLATED.items()
-              for group in figures.ablation_groups(everything, ablation_variants(method, REPO_ROOT), method, prefix)
+              for group in ablation_groups(everything, ablation_variants(method, REPO_ROOT), method, prefix)
               if group.protocol == group.dataset]  # the full training set (the plan's ablations)
     if groups:
         written += plots.save_figure(figures.ablations(groups), args.out, "ablations")

@@ -10,8 +10,8 @@ from pathlib import Path
 from scae_hash.atomic import write_text
 from scae_hash.cell_state import cell_states, row_key
 from scae_hash.plan import load_plan, normalise_row
-from scae_hash.tables import (ABLATED, ablation_table, main_rows, read_results, summary_table, to_latex, to_markdown,
-                              validation_table)
+from scae_hash.tables import (ABLATED, ablation_groups, ablation_table, ablation_variants, main_rows, read_results,
+                              summary_table, to_latex, to_markdown, validation_table)
 from scae_hash.targets import load_targets, targets_table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,12 +91,10 @@ def write_ablation_tables(frame, out: Path, paths: list[str]) -> None:
     """One table per method, data set, protocol and code length where config variants ran beside
     the data set's own config, with a column saying what each variant changes."""
     for method, (prefix, folder, full_folder) in ABLATED.items():
-        for (dataset, protocol, bits), rows in frame[frame["method"] == method].groupby(["dataset", "protocol", "bits"]):
-            full = prefix + dataset
-            if rows["variant"].nunique() < 2 or not (rows["variant"] == full).any():
-                continue
-            table = ablation_table(frame, dataset, protocol, int(bits), method=method, full=full)
-            provenance = made_from(rows, paths)
+        for group in ablation_groups(frame, ablation_variants(method, REPO), method, prefix):
+            dataset, protocol, bits, full = group.dataset, group.protocol, group.bits, group.full
+            table = ablation_table(group.rows, dataset, protocol, bits, method=method, full=full)
+            provenance = made_from(group.rows, paths)
             table.insert(0, "what changes", [
                 f"full model ({full_folder}/{dataset}.yaml)" if variant == full
                 else describe_variant(REPO / folder / f"{variant.removeprefix(prefix)}.yaml")

@@ -5,7 +5,6 @@ curves, per-bit firing rates and ablation bars. Nothing here trains or loads a d
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -15,7 +14,7 @@ import pandas as pd
 from scae_hash.atomic import atomic_path
 from scae_hash.figure_style import CLASS_COLOURS, OKABE_ITO, WRONG_COLOUR, apply_style, method_colour
 from scae_hash.plots import DATASET_LABELS, METHOD_LABELS
-from scae_hash.tables import main_rows
+from scae_hash.tables import AblationGroup, main_rows
 
 apply_style()
 
@@ -321,33 +320,6 @@ def bit_rates(runs: dict[str, dict[str, dict]]) -> plt.Figure:
 
 
 # --- ablations -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True, eq=False)
-class AblationGroup:
-    """One panel of the ablation figure: a method's config variants at one setting, beside the
-    full model (variant ``full``)."""
-
-    method: str
-    dataset: str
-    protocol: str
-    bits: int
-    full: str
-    rows: pd.DataFrame
-
-
-def ablation_groups(frame: pd.DataFrame, ablation_names: set[str], method: str = "scae",
-                    prefix: str = "") -> list[AblationGroup]:
-    """Every setting where an ablation config (a variant in ``ablation_names``) ran beside the
-    data set's own config (variant ``prefix + dataset``)."""
-    rows = frame[frame["method"] == method]
-    groups = []
-    for (dataset, protocol, bits), group in rows.groupby(["dataset", "protocol", "bits"]):
-        full = prefix + dataset
-        group = group[(group["variant"] == full) | group["variant"].isin(ablation_names)]
-        if group["variant"].nunique() >= 2 and (group["variant"] == full).any():
-            groups.append(AblationGroup(method, dataset, protocol, int(bits), full, group))
-    return groups
-
 
 def ablations(groups: list[AblationGroup], metric: str = "map") -> plt.Figure:
     """mAP per config variant, mean ± std over seeds (n = seeds), the full model highlighted and

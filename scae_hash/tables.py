@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,33 @@ def ablation_variants(method: str, root: Path) -> set[str]:
     """The variant names of a method's ablation configs (their run names)."""
     prefix, folder, _ = ABLATED[method]
     return {prefix + path.stem for path in (root / folder).glob("*.yaml")}
+
+
+@dataclass(frozen=True, eq=False)
+class AblationGroup:
+    """A method's ablation configs at one setting beside its full model (variant ``full``): one
+    ablation table, one panel of the ablation figure."""
+
+    method: str
+    dataset: str
+    protocol: str
+    bits: int
+    full: str
+    rows: pd.DataFrame
+
+
+def ablation_groups(frame: pd.DataFrame, ablation_names: set[str], method: str = "scae",
+                    prefix: str = "") -> list[AblationGroup]:
+    """Every setting where an ablation config (a variant in ``ablation_names``) ran beside the
+    data set's own config (variant ``prefix + dataset``)."""
+    rows = frame[frame["method"] == method]
+    groups = []
+    for (dataset, protocol, bits), group in rows.groupby(["dataset", "protocol", "bits"]):
+        full = prefix + dataset
+        group = group[(group["variant"] == full) | group["variant"].isin(ablation_names)]
+        if group["variant"].nunique() >= 2 and (group["variant"] == full).any():
+            groups.append(AblationGroup(method, dataset, protocol, int(bits), full, group))
+    return groups
 
 
 def ablation_table(frame: pd.DataFrame, dataset: str, protocol: str, bits: int, method: str = "scae",

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from scae_hash import plots
-from scae_hash.tables import ablation_table, load_curves, read_results, summary_table, to_latex, to_markdown
+from scae_hash.tables import ablation_groups, ablation_table, load_curves, read_results, summary_table, to_latex, to_markdown
 
 
 def saved_rows(tmp_path):
@@ -229,7 +229,7 @@ def test_ablation_bars_take_ablation_configs_beside_the_own_config_only():
     rows.append({"method": "scae", "variant": "mnist_no_pretrain", "dataset": "mnist", "protocol": "mnist",
                  "bits": 32, "seed": 0, "map": 0.4})  # no own-config row at 32 bits: no panel
     frame = pd.DataFrame(rows)
-    groups = figures.ablation_groups(frame, {"mnist_no_pretrain"})
+    groups = ablation_groups(frame, {"mnist_no_pretrain"})
     assert [(g.dataset, g.protocol, g.bits, sorted(g.rows["variant"].unique())) for g in groups] == [
         ("mnist", "mnist", 64, ["mnist", "mnist_no_pretrain"])]
     fig = figures.ablations(groups)
@@ -248,8 +248,8 @@ def test_ablation_bars_name_the_method_and_find_its_full_model_by_its_prefix():
                                           ("scae-manifold", "scae-manifold-mnist_no_layout", 0.8))
             for seed in (0, 1, 2)]
     frame = pd.DataFrame(rows)
-    groups = (figures.ablation_groups(frame, {"mnist_no_pretrain"})
-              + figures.ablation_groups(frame, {"scae-manifold-mnist_no_layout"}, "scae-manifold", "scae-manifold-"))
+    groups = (ablation_groups(frame, {"mnist_no_pretrain"})
+              + ablation_groups(frame, {"scae-manifold-mnist_no_layout"}, "scae-manifold", "scae-manifold-"))
     assert [(g.method, g.full) for g in groups] == [("scae", "mnist"), ("scae-manifold", "scae-manifold-mnist")]
     fig = figures.ablations(groups)
     assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["no layout  (n=3)", "full model  (n=3)"]
