@@ -53,7 +53,7 @@ def main() -> None:
     write_cost_table(frame, out, args.results)
     write_fit_cold_table(sorted(Path(args.benchmarks).glob("fit_*.json")), out)
     if Path(args.validation).is_file():
-        write_validation_table(read_results([args.validation]), out, args.validation)
+        write_validation_table(read_results([args.validation], latest=False), out, args.validation)
     if Path(args.comparison).is_file():
         from scae_hash.comparison.report import write_tables as write_comparison_tables
 
@@ -196,13 +196,15 @@ def _number(value, fmt: str) -> str:
 def write_validation_table(frame, out: Path, path: str) -> None:
     """Every validation run and what it changes: the rows behind the configs' choices."""
     table = validation_table(frame)
-    caption = "Validation runs (docs/protocol.md validation split; never the test queries), latest row of each"
+    caption = ("Validation runs (docs/protocol.md validation split; never the test queries), latest row of each run "
+               "and setting")
     note = (f"Made by experiments/make_tables.py from {path}; 'what it runs' is the config (under experiments/configs/) "
-            "and the --set overrides of the row's command; a commit ending in -dirty ran uncommitted code.")
+            "and each setting in which the run differs from that file as it is now (its --set overrides, and the "
+            "values the file had then where it has changed since); a commit ending in -dirty ran uncommitted code.")
     write_text(out / "validation.md", f"### {caption}\n\n{to_markdown(table)}\n\n{note}\n")
     manifold = frame[frame["method"].str.removesuffix("-features").isin(["imh", "scae-manifold"])]
     if not manifold.empty:
-        caption = "Validation runs of IMH and the SCAE-manifold (validation split), latest row of each"
+        caption = "Validation runs of IMH and the SCAE-manifold (validation split), latest row of each run and setting"
         write_text(out / "validation_manifold.md", f"### {caption}\n\n{to_markdown(validation_table(manifold))}\n\n{note}\n")
 
 

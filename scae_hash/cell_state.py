@@ -97,9 +97,9 @@ def _stale_reason(cell: Cell, row: dict, code: "CodeVersions", depends: tuple[st
             recorded = json.loads(row["config"])
         except (TypeError, ValueError):
             return "its config is not readable JSON"
-        recorded = _with_defaults(recorded, _config_defaults(cell.config.get("method", "scae")))
+        recorded = with_defaults(recorded, cell.config.get("method", "scae"))
         if recorded != cell.config:
-            return "config differs: " + ", ".join(_differences(recorded, cell.config)[:3])
+            return "config differs: " + ", ".join(map(_describe, config_differences(recorded, cell.config)[:3]))
     if not depends or not _has(row, "commit"):
         return ""
     commit = str(row["commit"])
@@ -114,35 +114,46 @@ def _stale_reason(cell: Cell, row: dict, code: "CodeVersions", depends: tuple[st
     return ""
 
 
-def _config_defaults(method: str = "scae") -> dict:
+def with_defaults(recorded: dict, method: str = "scae") -> dict:
+    """A row's resolved config with the keys it predates filled in by their defaults (an
+    option added later, left at its default, keeps the old behaviour)."""
     if method == "scae":
-        return SCAEConfig().to_dict()
-    from scae_hash.manifold.config import ManifoldConfig
+        defaults = SCAEConfig().to_dict()
+    else:
+        from scae_hash.manifold.config import ManifoldConfig
 
-    return ManifoldConfig().to_dict()
+        defaults = ManifoldConfig().to_dict()
+    return _fill(recorded, defaults)
 
 
-def _with_defaults(recorded: Any, defaults: Any) -> Any:
-    """A row's config with the keys it predates filled in by their defaults: an option added
-    later, left at its default, keeps the old behaviour (code changes are judged apart)."""
+def _fill(recorded: Any, defaults: Any) -> Any:
     if not isinstance(recorded, dict) or not isinstance(defaults, dict):
         return recorded
-    return {**defaults, **{key: _with_defaults(value, defaults.get(key)) for key, value in recorded.items()}}
+    return {**defaults, **{key: _fill(value, defaults.get(key)) for key, value in recorded.items()}}
 
 
-def _differences(recorded: Any, current: Any, prefix: str = "") -> list[str]:
+#: Stands for a key that one side of :func:`config_differences` lacks.
+ABSENT = object()
+
+
+def config_differences(recorded: Any, current: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """Every setting in which two resolved configs differ, as (dotted path, recorded value,
+    current value), a missing key's value being :data:`ABSENT`."""
     if isinstance(recorded, dict) and isinstance(current, dict):
         out = []
         for key in sorted(set(recorded) | set(current)):
-            where = f"{prefix}{key}"
-            if key not in recorded:
-                out.append(f"{where} added")
-            elif key not in current:
-                out.append(f"{where} removed")
-            else:
-                out += _differences(recorded[key], current[key], where + ".")
+            out += config_differences(recorded.get(key, ABSENT), current.get(key, ABSENT), f"{prefix}{key}.")
         return out
-    return [] if recorded == current else [f"{prefix.rstrip('.')} {recorded!r} -> {current!r}"]
+    return [] if recorded == current else [(prefix.rstrip("."), recorded, current)]
+
+
+def _describe(difference: tuple[str, Any, Any]) -> str:
+    path, recorded, current = difference
+    if recorded is ABSENT:
+        return f"{path} added"
+    if current is ABSENT:
+        return f"{path} removed"
+    return f"{path} {recorded!r} -> {current!r}"
 
 
 def estimate_seconds(cell: Cell, rows: list[dict]) -> float:

@@ -16,15 +16,18 @@ import pandas as pd
 from scae_hash.constants import RUN_KEYS
 
 
-def read_results(paths: list[str | os.PathLike]) -> pd.DataFrame:
-    """All result rows from the given CSVs, keeping only the latest row of each run."""
+def read_results(paths: list[str | os.PathLike], *, latest: bool = True) -> pd.DataFrame:
+    """All result rows from the given CSVs, keeping only the latest row of each run (every row
+    with ``latest=False``)."""
     frames = [pd.read_csv(path) for path in paths if Path(path).is_file()]
     if not frames:
         raise FileNotFoundError(f"no result files among: {', '.join(map(str, paths))}")
     frame = pd.concat(frames, ignore_index=True)
     frame["variant"] = frame["variant"].fillna("").astype(str) if "variant" in frame else ""
     frame["split"] = frame["split"].fillna("test").astype(str) if "split" in frame else "test"
-    return frame.drop_duplicates(subset=list(RUN_KEYS), keep="last").reset_index(drop=True)
+    if latest:
+        frame = frame.drop_duplicates(subset=list(RUN_KEYS), keep="last")
+    return frame.reset_index(drop=True)
 
 
 def load_curves(rows: pd.DataFrame) -> list[dict]:
@@ -125,12 +128,14 @@ PIXEL_BASELINES = {"itq": "ITQ on pixels", "imh": "IMH on pixels"}
 
 
 def validation_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every validation run (the latest row of each): what it changes against its config, read
-    from the command that made it, its mAP, and its commit (``-dirty``: uncommitted code)."""
-    rows = frame[(frame["split"] == "validation") & frame["method"].isin(VALIDATED_METHODS)]
-    features = frame[(frame["split"] == "validation") & frame["method"].isin([f"{m}-features" for m in VALIDATED_METHODS])]
-    features = features.assign(method=features["method"].str.removesuffix("-features"))
-    feature_map = features.set_index(["method", "variant", "dataset", "bits", "seed"])["map"]
+    """Every validation run (the latest row of each run and setting): what it ran against its
+    config file as it is now, its mAP, and its commit (``-dirty``: uncommitted code). A run
+    repeated after its config changed keeps both rows, each saying how it differs."""
+    validation = frame[frame["split"] == "validation"]
+    rows = validation[validation["method"].isin(VALIDATED_METHODS)]
+    features = validation[validation["method"].isin([f"{m}-features" for m in VALIDATED_METHODS])]
+    pair = ["variant", "dataset", "bits", "seed", "command", "commit"]  # both rows of one run share these
+    feature_map = features.drop_duplicates(pair, keep="last").set_index(pair)["map"]
     table = pd.DataFrame({
         "data set": rows["dataset"],
         "run": [variant or method for variant, method in zip(rows["variant"], rows["method"])],
@@ -139,22 +144,48 @@ def validation_table(frame: pd.DataFrame) -> pd.DataFrame:
         "seed": rows["seed"].astype(int).astype(str),
         "mAP": rows["map"].map("{:.4f}".format),
         "features mAP": [f"{feature_map[key]:.4f}" if key in feature_map.index else "–"
-                         for key in zip(rows["method"], rows["variant"], rows["dataset"], rows["bits"], rows["seed"])],
+                         for key in zip(*(rows[column] for column in pair))],
         "commit": rows["commit"].astype(str).map(lambda c: c[:7] + ("-dirty" if c.endswith("-dirty") else "")),
     })
-    return table.sort_values(["data set", "run", "seed"]).set_index("data set")
+    table = table.drop_duplicates(["data set", "run", "what it runs", "bits", "seed"], keep="last")
+    return table.sort_values(["data set", "run", "what it runs", "seed"]).set_index("data set")
 
 
 def _what_runs(row: pd.Series) -> str:
-    """'<config stem> [head <kind>] [--set ...]' from a row's command; ITQ on pixels for ITQ."""
+    """'<config stem> [head <kind>] [setting=value ...]': ITQ or IMH on pixels with its --set
+    overrides; a model's config file, then each setting in which the row's resolved config
+    differs from that file now (its --set overrides, and any edit of the file since), or, for a
+    row without a readable config, the --set overrides of its command."""
     words = shlex.split(str(row["command"]))
     sets = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--set"]
     if row["method"] in PIXEL_BASELINES:
         return " ".join([PIXEL_BASELINES[row["method"]], *sets])
-    config = next((Path(words[i + 1]).with_suffix("").as_posix().removeprefix("experiments/configs/")
-                   for i, word in enumerate(words[:-1]) if word == "--config"), "?")
+    path = next((words[i + 1] for i, word in enumerate(words[:-1]) if word == "--config"), None)
+    config = Path(path).with_suffix("").as_posix().removeprefix("experiments/configs/") if path else "?"
     head = row["variant"].rsplit("-head-", 1)[1] if "-head-" in row["variant"] else ""
-    return " ".join([config, *([f"head {head}"] if head else []), *sets])
+    changed = _settings_changed(row, path)
+    return " ".join([config, *([f"head {head}"] if head else []), *(sets if changed is None else changed)])
+
+
+def _settings_changed(row: pd.Series, config_path: str | None) -> list[str] | None:
+    """'setting=value' for each setting of the row's resolved config that its config file does
+    not have now; None when either cannot be read."""
+    from scae_hash.cell_state import ABSENT, config_differences, with_defaults
+    from scae_hash.errors import ScaeHashError
+    from scae_hash.experiment import load_method_config
+
+    if config_path is None:
+        return None
+    try:
+        recorded = json.loads(row.get("config"))
+        current = load_method_config(config_path).to_dict()
+    except (TypeError, ValueError, OSError, ScaeHashError):
+        return None
+    if not isinstance(recorded, dict):
+        return None
+    differences = config_differences(with_defaults(recorded, current.get("method", "scae")), current)
+    return [f"{path}={json.dumps(value, separators=(',', ':'))}" for path, value, _ in differences
+            if value is not ABSENT and path not in ("seed", "bits")]
 
 
 def _mean_std_cells(rows: pd.DataFrame, by: str, metric: str) -> pd.DataFrame:

@@ -322,6 +322,33 @@ def test_validation_table_says_what_each_run_changes_from_its_command(tmp_path):
     assert table.loc["itq", "what it runs"] == "ITQ on pixels"
 
 
+def test_validation_table_keeps_a_run_repeated_after_its_config_changed_and_says_how_it_differed(tmp_path):
+    """A run name is its config file and overrides; when the file changes and the run is
+    repeated, both rows stay, the older one listing the settings the file had then."""
+    from scae_hash.experiment import load_method_config
+    from scae_hash.tables import validation_table
+
+    path = "experiments/configs/manifold/mnist.yaml"
+    now = load_method_config(path).to_dict()
+    then = {**now, "model": {**now["model"], "pool_grid": now["model"]["pool_grid"] + 1}}
+    base = {"dataset": "mnist", "protocol": "mnist", "bits": 64, "seed": 0, "split_seed": 0, "split": "validation",
+            "method": "scae-manifold", "variant": "scae-manifold-mnist-1bb4ba51",
+            "command": f"scae-hash train --config {path} --bits 64 --split validation --set train.epochs=3"}
+    rows = [
+        {**base, "map": 0.80, "commit": "a" * 40, "config": json.dumps({**then, "train": {**then["train"], "epochs": 3}})},
+        {**base, "map": 0.85, "commit": "b" * 40, "config": json.dumps({**now, "train": {**now["train"], "epochs": 3}})},
+        {**base, "map": 0.86, "commit": "c" * 40, "config": json.dumps({**now, "train": {**now["train"], "epochs": 3}})},
+    ]
+    csv = tmp_path / "validation.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    table = validation_table(read_results([csv], latest=False)).set_index("what it runs")
+    pool_grid = then["model"]["pool_grid"]
+    assert table["mAP"].to_dict() == {  # the rerun of an unchanged setting replaces its row
+        f"manifold/mnist model.pool_grid={pool_grid} train.epochs=3": "0.8000",
+        "manifold/mnist train.epochs=3": "0.8600",
+    }
+
+
 def test_a_table_counts_the_stale_rows_it_shows_and_not_their_reruns(monkeypatch):
     """A table built while a rerun is under way says how many of its numbers are stale: the very
     rows the plan calls stale, not a later row of the same run."""
