@@ -136,10 +136,11 @@ def validation_table(frame: pd.DataFrame) -> pd.DataFrame:
     features = validation[validation["method"].isin([f"{m}-features" for m in VALIDATED_METHODS])]
     pair = ["variant", "dataset", "bits", "seed", "command", "commit"]  # both rows of one run share these
     feature_map = features.drop_duplicates(pair, keep="last").set_index(pair)["map"]
+    configs_now = {path: _config_now(path) for path in set(map(_config_path, rows["command"])) - {None}}
     table = pd.DataFrame({
         "data set": rows["dataset"],
         "run": [variant or method for variant, method in zip(rows["variant"], rows["method"])],
-        "what it runs": [_what_runs(row) for _, row in rows.iterrows()],
+        "what it runs": [_what_runs(row, configs_now) for _, row in rows.iterrows()],
         "bits": rows["bits"].astype(int).astype(str),
         "seed": rows["seed"].astype(int).astype(str),
         "mAP": rows["map"].map("{:.4f}".format),
@@ -151,7 +152,7 @@ def validation_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["data set", "run", "what it runs", "seed"]).set_index("data set")
 
 
-def _what_runs(row: pd.Series) -> str:
+def _what_runs(row: pd.Series, configs_now: dict[str, dict | None]) -> str:
     """'<config stem> [head <kind>] [setting=value ...]': ITQ or IMH on pixels with its --set
     overrides; a model's config file, then each setting in which the row's resolved config
     differs from that file now (its --set overrides, and any edit of the file since), or, for a
@@ -160,26 +161,40 @@ def _what_runs(row: pd.Series) -> str:
     sets = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--set"]
     if row["method"] in PIXEL_BASELINES:
         return " ".join([PIXEL_BASELINES[row["method"]], *sets])
-    path = next((words[i + 1] for i, word in enumerate(words[:-1]) if word == "--config"), None)
+    path = _config_path(row["command"])
     config = Path(path).with_suffix("").as_posix().removeprefix("experiments/configs/") if path else "?"
     head = row["variant"].rsplit("-head-", 1)[1] if "-head-" in row["variant"] else ""
-    changed = _settings_changed(row, path)
+    changed = _settings_changed(row, configs_now.get(path))
     return " ".join([config, *([f"head {head}"] if head else []), *(sets if changed is None else changed)])
 
 
-def _settings_changed(row: pd.Series, config_path: str | None) -> list[str] | None:
-    """'setting=value' for each setting of the row's resolved config that its config file does
-    not have now; None when either cannot be read."""
-    from scae_hash.cell_state import ABSENT, config_differences, with_defaults
+def _config_path(command) -> str | None:
+    """The --config argument of a row's command."""
+    words = shlex.split(str(command))
+    return next((words[i + 1] for i, word in enumerate(words[:-1]) if word == "--config"), None)
+
+
+def _config_now(path: str) -> dict | None:
+    """The resolved config of a config file as it is now; None when it cannot be read."""
     from scae_hash.errors import ScaeHashError
     from scae_hash.experiment import load_method_config
 
-    if config_path is None:
+    try:
+        return load_method_config(path).to_dict()
+    except (OSError, ScaeHashError):
+        return None
+
+
+def _settings_changed(row: pd.Series, current: dict | None) -> list[str] | None:
+    """'setting=value' for each setting of the row's resolved config that its config file
+    (``current``, as it is now) does not have; None when either cannot be read."""
+    from scae_hash.cell_state import ABSENT, config_differences, with_defaults
+
+    if current is None:
         return None
     try:
         recorded = json.loads(row.get("config"))
-        current = load_method_config(config_path).to_dict()
-    except (TypeError, ValueError, OSError, ScaeHashError):
+    except (TypeError, ValueError):
         return None
     if not isinstance(recorded, dict):
         return None
