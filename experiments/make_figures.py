@@ -11,6 +11,7 @@ import numpy as np
 
 from scae_hash import figures, plots
 from scae_hash.artifacts import load_artifacts
+from scae_hash.cell_state import mark_stale
 from scae_hash.constants import FIGURE_BITS
 from scae_hash.results import REPO_ROOT
 from scae_hash.tables import ABLATED, ablation_groups, ablation_variants, load_curves, main_rows, read_results
@@ -22,11 +23,13 @@ def main() -> None:
     parser.add_argument("--comparison", default="results/comparison.csv",
                         help="the deep hashing vs deep metric rows (default: %(default)s)")
     parser.add_argument("--out", default="thesis_figures")
+    parser.add_argument("--plan", default=str(REPO_ROOT / "experiments" / "plan.yaml"),
+                        help="the plan whose stale cells the ablation figure marks (default: %(default)s)")
     parser.add_argument("--curve-bits", type=int, default=FIGURE_BITS, help="code length of the curve and artifact figures")
     parser.add_argument("--maps", default="results/maps", help="cache of the t-SNE maps (default: %(default)s)")
     args = parser.parse_args()
     started = time.perf_counter()
-    everything = read_results(args.results)
+    everything = mark_stale(read_results(args.results), Path(args.plan))
     frame = main_rows(everything)
     written = []
     written += plots.save_figure(plots.metric_vs_bits(frame, "map", "mAP"), args.out, "map_vs_bits")

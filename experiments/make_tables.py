@@ -8,8 +8,7 @@ import re
 from pathlib import Path
 
 from scae_hash.atomic import write_text
-from scae_hash.cell_state import cell_states, row_key
-from scae_hash.plan import load_plan, normalise_row
+from scae_hash.cell_state import mark_stale
 from scae_hash.tables import (ABLATED, ablation_groups, ablation_table, ablation_variants, main_rows, read_results,
                               summary_table, to_latex, to_markdown, validation_table)
 from scae_hash.targets import load_targets, targets_table
@@ -71,20 +70,6 @@ def made_from(rows, paths: list[str]) -> str:
         line += (f" **{stale} of its {len(rows)} rows are stale** (their code has changed since they ran;"
                  " `scae-hash reproduce --dry-run` lists them and why).")
     return line
-
-
-def row_identity(row: dict) -> tuple:
-    """A run's keys with the commit and time of the row: the very row, not a later rerun of it."""
-    return (*row_key(normalise_row(row)), str(row.get("commit")), str(row.get("created")))
-
-
-def mark_stale(frame, plan_file: Path):
-    """The rows with a column ``stale``: whether the row is one behind a stale cell of the plan
-    (as `reproduce --dry-run` sees it), so that every table can count the stale numbers it shows."""
-    plan = load_plan(plan_file)
-    stale = {row_identity(row) for state in cell_states(plan.cells, plan.results_dir) if state.status == "stale"
-             for row in state.rows}
-    return frame.assign(stale=[row_identity(row) in stale for row in frame.to_dict("records")])
 
 
 def write_ablation_tables(frame, out: Path, paths: list[str]) -> None:

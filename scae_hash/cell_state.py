@@ -24,7 +24,7 @@ from typing import Any
 from scae_hash.code_identity import REPO_ROOT, CodeVersions
 from scae_hash.config import SCAEConfig
 from scae_hash.constants import RUN_KEYS
-from scae_hash.plan import Cell, normalise_row
+from scae_hash.plan import Cell, load_plan, normalise_row
 
 STATUSES = ("done", "stale", "missing")
 
@@ -79,6 +79,21 @@ def cell_states(cells: list[Cell], results_dir: Path, code: "CodeVersions | None
 def row_key(row: dict) -> tuple:
     """The run a normalised row belongs to (its RUN_KEYS)."""
     return tuple(row[key] for key in RUN_KEYS)
+
+
+def row_identity(row: dict) -> tuple:
+    """A run's keys with the commit and time of the row: the very row, not a later rerun of it."""
+    return (*row_key(normalise_row(row)), str(row.get("commit")), str(row.get("created")))
+
+
+def mark_stale(frame, plan_file: Path):
+    """The rows (a DataFrame) with a column ``stale``: whether the row is one behind a stale cell
+    of the plan (as `reproduce --dry-run` sees it), so that every table and figure can mark the
+    stale numbers it shows."""
+    plan = load_plan(plan_file)
+    stale = {row_identity(row) for state in cell_states(plan.cells, plan.results_dir) if state.status == "stale"
+             for row in state.rows}
+    return frame.assign(stale=[row_identity(row) in stale for row in frame.to_dict("records")])
 
 
 def _done_note(rows: tuple[dict, ...]) -> str:

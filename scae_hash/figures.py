@@ -323,23 +323,28 @@ def bit_rates(runs: dict[str, dict[str, dict]]) -> plt.Figure:
 
 def ablations(groups: list[AblationGroup], metric: str = "map") -> plt.Figure:
     """mAP per config variant, mean ± std over seeds (n = seeds), the full model highlighted and
-    drawn as a reference line; one panel per method and setting."""
+    drawn as a reference line; one panel per method and setting. A variant with rows the plan
+    calls stale (a ``stale`` column) is hatched and labelled so: its code is not the full model's."""
     heights = [0.28 * group.rows["variant"].nunique() + 1.0 for group in groups]
     fig, axes = plt.subplots(len(groups), 1, figsize=(6.6, sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for ax, group in zip(axes[:, 0], groups):
-        stats = group.rows.groupby("variant")[metric].agg(["mean", "std", "count"]).sort_values("mean")
+        rows = group.rows if "stale" in group.rows else group.rows.assign(stale=False)
+        stats = rows.groupby("variant").agg(mean=(metric, "mean"), std=(metric, "std"), count=(metric, "count"),
+                                            stale=("stale", "any")).sort_values("mean")
         reference = stats.loc[group.full, "mean"]
         y = np.arange(len(stats))
         colours = [OKABE_ITO["vermillion"] if v == group.full else OKABE_ITO["blue"] for v in stats.index]
         ax.set_axisbelow(True)  # the grid behind the bars
-        ax.barh(y, stats["mean"], color=colours, height=0.7)
+        ax.barh(y, stats["mean"], color=colours, height=0.7,
+                hatch=["//" if stale else "" for stale in stats["stale"]], edgecolor="white", linewidth=0)
         several = (stats["count"] > 1).to_numpy()
         ax.errorbar(stats["mean"][several], y[several], xerr=stats["std"][several], fmt="none", ecolor="black",
                     capsize=2.5, linewidth=1)
         ax.axvline(reference, color=OKABE_ITO["vermillion"], linestyle="--", linewidth=0.9)
         labels = [("full model" if v == group.full else v.removeprefix(f"{group.full}_").replace("_", " ")) +
-                  f"  (n={int(n)})" for v, n in zip(stats.index, stats["count"])]
+                  f"  (n={int(n)}{', stale' if stale else ''})"
+                  for v, n, stale in zip(stats.index, stats["count"], stats["stale"])]
         ax.set_yticks(y, labels)
         for yi, (mean, std) in enumerate(zip(stats["mean"], stats["std"].fillna(0))):
             ax.text(mean + std + 0.005, yi, f"{mean:.3f}", va="center", fontsize=7)
@@ -347,7 +352,8 @@ def ablations(groups: list[AblationGroup], metric: str = "map") -> plt.Figure:
         setting = group.protocol.replace(group.dataset, dataset_label(group.dataset), 1)
         ax.set(xlabel="mAP" if metric == "map" else metric,
                title=f"{METHOD_LABELS.get(group.method, group.method)} ablations: {setting}, {group.bits} bits\n"
-               "mean ± std over n seeds (n = 1: no error bar)")
+               "mean ± std over n seeds (n = 1: no error bar)" +
+               ("; hatched: stale rows, older code" if stats["stale"].any() else ""))
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig

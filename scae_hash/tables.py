@@ -93,18 +93,28 @@ def ablation_table(frame: pd.DataFrame, dataset: str, protocol: str, bits: int, 
     the mAP change against the full model (variant ``full``, default the data set's own config)
     paired by training seed (a variant and the full model of one seed share the split and the
     seed's draws, so the pairing cancels some seed-to-seed noise). The full model comes first,
-    then variants from best to worst."""
+    then variants from best to worst. Where rows carry the plan's ``stale`` flag, the seeds cell
+    counts the stale ones, and a change that pairs a stale row with a current one says so: it
+    compares two versions of the code."""
     metrics = metrics or {"map": "mAP", "precision_at_100": "P@100"}
     full = full or dataset
     rows = frame[(frame["method"] == method) & (frame["dataset"] == dataset) & (frame["protocol"] == protocol)
                  & (frame["bits"] == bits)]
-    reference = rows[rows["variant"] == full].set_index("seed")["map"]
+    if "stale" not in rows:
+        rows = rows.assign(stale=False)
+    reference = rows[rows["variant"] == full].set_index("seed")[["map", "stale"]]
     table = {}
     for variant, group in rows.groupby("variant"):
-        cells = {"seeds": str(len(group))}
+        stale = int(group["stale"].sum())
+        cells = {"seeds": str(len(group)) + (f" ({stale} stale)" if stale else "")}
         cells.update({label: mean_std(group[metric]) for metric, label in metrics.items() if metric in group})
-        change = (group.set_index("seed")["map"] - reference).dropna()
-        cells["Δ mAP (paired seeds)"] = "–" if variant == full or change.empty else mean_std(change, "+.4f")
+        pairs = group.set_index("seed")[["map", "stale"]].join(reference, rsuffix="_full", how="inner")
+        change = pairs["map"] - pairs["map_full"]
+        if variant == full or change.empty:
+            cells["Δ mAP (paired seeds)"] = "–"
+        else:
+            mixed = (pairs["stale"] != pairs["stale_full"]).any()
+            cells["Δ mAP (paired seeds)"] = mean_std(change, "+.4f") + (" (stale pairs)" if mixed else "")
         table[variant] = cells
     order = rows.groupby("variant")["map"].mean().sort_values(ascending=False).index
     order = [v for v in order if v == full] + [v for v in order if v != full]

@@ -85,6 +85,19 @@ def test_ablation_table_pairs_each_variant_with_the_full_model_of_the_same_seed(
     assert r"mnist\_a" in latex and r"$\Delta$ mAP" in latex and r"0.5500 $\pm$ 0.0707" in latex
 
 
+def test_ablation_table_says_when_a_change_pairs_stale_rows_with_current_ones():
+    """A rerun under way leaves a variant's old rows beside the full model's new ones: the change
+    between them spans two versions of the code, and the table says so."""
+    rows = [{"method": "scae", "variant": variant, "dataset": "mnist", "protocol": "mnist", "bits": 64, "seed": seed,
+             "map": value, "stale": stale}
+            for variant, value, stale in (("mnist", 0.7, False), ("mnist_a", 0.6, True), ("mnist_b", 0.65, False))
+            for seed in (0, 1)]
+    table = ablation_table(pd.DataFrame(rows), "mnist", "mnist", 64)
+    assert table.loc["mnist_a", "seeds"] == "2 (2 stale)" and table.loc["mnist_b", "seeds"] == "2"
+    assert table.loc["mnist_a", "Δ mAP (paired seeds)"] == "-0.1000 ± 0.0000 (stale pairs)"
+    assert table.loc["mnist_b", "Δ mAP (paired seeds)"] == "-0.0500 ± 0.0000"
+
+
 # --- the figure set drawn from run artifacts ---------------------------------------------------
 
 import shutil  # noqa: E402
@@ -356,6 +369,7 @@ def test_a_table_counts_the_stale_rows_it_shows_and_not_their_reruns(monkeypatch
     from pathlib import Path
     from types import SimpleNamespace
 
+    from scae_hash import cell_state
     from scae_hash.results import REPO_ROOT
 
     spec = importlib.util.spec_from_file_location("make_tables", REPO_ROOT / "experiments" / "make_tables.py")
@@ -366,8 +380,8 @@ def test_a_table_counts_the_stale_rows_it_shows_and_not_their_reruns(monkeypatch
     old, new = {**run, "commit": "aaa", "created": "t0"}, {**run, "commit": "bbb", "created": "t1"}
     other = {**run, "seed": 1, "commit": "bbb", "created": "t1"}
     state = SimpleNamespace(status="stale", rows=(old,))
-    monkeypatch.setattr(make_tables, "load_plan", lambda path: SimpleNamespace(cells=[], results_dir=path))
-    monkeypatch.setattr(make_tables, "cell_states", lambda cells, results_dir: [state])
-    frame = make_tables.mark_stale(pd.DataFrame([old, new, other]), Path("plan.yaml"))
+    monkeypatch.setattr(cell_state, "load_plan", lambda path: SimpleNamespace(cells=[], results_dir=path))
+    monkeypatch.setattr(cell_state, "cell_states", lambda cells, results_dir: [state])
+    frame = cell_state.mark_stale(pd.DataFrame([old, new, other]), Path("plan.yaml"))
     assert "1 of its 2 rows are stale" in make_tables.made_from(frame.iloc[[0, 2]], ["rows.csv"])
     assert "stale" not in make_tables.made_from(frame.iloc[[1, 2]], ["rows.csv"])
