@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from scae_hash.atomic import atomic_path, write_text
+from scae_hash.atomic import write_text
 from scae_hash.comparison.ranking import ENTRIES, ENTRY_LABELS
 from scae_hash.errors import ConfigError
 from scae_hash.figure_style import apply_style, method_style
@@ -134,17 +134,11 @@ def write_tables(frame: pd.DataFrame, tables_dir: Path) -> list[Path]:
 
 def write_figures(frame: pd.DataFrame, figures_dir: Path) -> list[Path]:
     """The figure (.png, .pdf) of every data set and code length in the saved rows."""
-    import matplotlib.pyplot as plt
+    from scae_hash.plots import save_figure
 
     written = []
     for (dataset, _), rows in _groups(frame):
-        fig = comparison_figure(rows, _label(dataset))
-        for suffix in (".png", ".pdf"):
-            target = figures_dir / f"comparison_{dataset}{suffix}"
-            with atomic_path(target) as temporary:
-                fig.savefig(temporary, dpi=160 if suffix == ".png" else None, format=suffix[1:])
-            written.append(target)
-        plt.close(fig)
+        written += save_figure(comparison_figure(rows, _label(dataset)), figures_dir, f"comparison_{dataset}")
     return written
 
 
