@@ -172,7 +172,7 @@ def test_table_and_figure_from_saved_rows(tmp_path):
                      "timing_repeats": 5, "encode_ms_per_image": 0.04})
     frame = pd.DataFrame(rows)
     written = write_tables(frame, tmp_path / "tables") + write_figures(frame, tmp_path / "figures")
-    assert [path.suffix for path in written] == [".md", ".tex", ".png", ".pdf"]
+    assert [path.suffix for path in written] == [".md", ".tex", ".pdf", ".png"]
     markdown = written[0].read_text()
     assert "extrap." in markdown and "[supervised]" in markdown and "8 MB" in markdown
     assert sum(line.startswith("| ") for line in markdown.splitlines()) == len(ENTRIES) + 1  # header + rows
