@@ -321,6 +321,11 @@ def bit_rates(runs: dict[str, dict[str, dict]]) -> plt.Figure:
 
 # --- ablations -----------------------------------------------------------------------------------
 
+def _stale_note(stale: int, count: int) -> str:
+    """', stale' when every row of a bar is stale, ', 2 stale' when some are."""
+    return "" if not stale else ", stale" if stale == count else f", {int(stale)} stale"
+
+
 def ablations(groups: list[AblationGroup], metric: str = "map") -> plt.Figure:
     """mAP per config variant, mean ± std over seeds (n = seeds), the full model highlighted and
     drawn as a reference line; one panel per method and setting. A variant with rows the plan
@@ -331,7 +336,7 @@ def ablations(groups: list[AblationGroup], metric: str = "map") -> plt.Figure:
     for ax, group in zip(axes[:, 0], groups):
         rows = group.rows if "stale" in group.rows else group.rows.assign(stale=False)
         stats = rows.groupby("variant").agg(mean=(metric, "mean"), std=(metric, "std"), count=(metric, "count"),
-                                            stale=("stale", "any")).sort_values("mean")
+                                            stale=("stale", "sum")).sort_values("mean")
         reference = stats.loc[group.full, "mean"]
         y = np.arange(len(stats))
         colours = [OKABE_ITO["vermillion"] if v == group.full else OKABE_ITO["blue"] for v in stats.index]
@@ -343,7 +348,7 @@ def ablations(groups: list[AblationGroup], metric: str = "map") -> plt.Figure:
                     capsize=2.5, linewidth=1)
         ax.axvline(reference, color=OKABE_ITO["vermillion"], linestyle="--", linewidth=0.9)
         labels = [("full model" if v == group.full else v.removeprefix(f"{group.full}_").replace("_", " ")) +
-                  f"  (n={int(n)}{', stale' if stale else ''})"
+                  f"  (n={int(n)}{_stale_note(stale, n)})"
                   for v, n, stale in zip(stats.index, stats["count"], stats["stale"])]
         ax.set_yticks(y, labels)
         for yi, (mean, std) in enumerate(zip(stats["mean"], stats["std"].fillna(0))):
