@@ -122,8 +122,11 @@ def ablation_table(frame: pd.DataFrame, dataset: str, protocol: str, bits: int, 
 
 
 def mean_std(values: pd.Series, spec: str = ".4f") -> str:
-    """'mean ± std' (the std only when there are several values)."""
+    """'mean ± std' (the std only when there are several values); a mean that rounds to zero is
+    written without a minus sign."""
     mean = format(values.mean(), spec)
+    if float(mean) == 0:
+        mean = format(0.0, spec)
     return mean + (f" ± {values.std():.4f}" if len(values) > 1 else "")
 
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from scae_hash import plots
-from scae_hash.tables import ablation_groups, ablation_table, load_curves, read_results, summary_table, to_latex, to_markdown
+from scae_hash.tables import (ablation_groups, ablation_table, load_curves, mean_std, read_results, summary_table,
+                               to_latex, to_markdown)
 
 
 def saved_rows(tmp_path):
@@ -97,6 +98,11 @@ def test_ablation_table_says_when_a_change_pairs_stale_rows_with_current_ones():
     assert table.loc["mnist_a", "Δ mAP (paired seeds)"] == "-0.1000 ± 0.0000 (stale pairs)"
     assert table.loc["mnist_b", "Δ mAP (paired seeds)"] == "-0.0500 ± 0.0000"
 
+
+
+def test_a_change_that_rounds_to_zero_has_no_minus_sign():
+    assert mean_std(pd.Series([-1e-6, -2e-6]), "+.4f") == "+0.0000 ± 0.0000"
+    assert mean_std(pd.Series([-0.0002]), "+.4f") == "-0.0002"
 
 # --- the figure set drawn from run artifacts ---------------------------------------------------
 
