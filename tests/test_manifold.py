@@ -1,5 +1,6 @@
 """Manifold hashing (IMH with a UMAP layout) and the pieces the SCAE-manifold shares with it."""
 
+import os
 import subprocess
 import sys
 
@@ -240,9 +241,11 @@ def test_scae_manifold_learns_the_groups_and_reuses_its_network(tmp_path):
 
 
 def test_train_refuses_too_few_images_for_the_graph_in_one_line(real_data_dir):
+    # TensorFlow sets TF_CPP_MIN_LOG_LEVEL in this process once a test imports it; a user's shell has none.
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run([sys.executable, "-m", "scae_hash", "train", "--config", "experiments/configs/manifold/mnist.yaml",
                            "--bits", "16", "--subset", "10", "--no-save", "--quiet", "--data-dir", str(real_data_dir)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=environment)
     assert done.returncode != 0
     errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
     assert errors == ["scae-hash: error: scae-manifold: a 15-neighbour graph needs more than 15 training images, got 10"]

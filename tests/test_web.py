@@ -436,6 +436,7 @@ def test_serving_on_ipv6_loopback_checks_host_names(index_file, monkeypatch, cap
     client = served["app"].test_client()
     assert client.get("/api/info", headers={"Host": "[::1]:5000"}).status_code == 200
     assert client.get("/api/info", headers={"Host": "evil.example"}).status_code == 400
+    assert client.get("/api/info", headers={"Host": "[::2]:5000"}).status_code == 400  # another IPv6 name
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def create_app(index: str | os.PathLike | ImageIndex, *, trusted_hosts: list[str
     if not isinstance(index, ImageIndex):
         index = load_index(index)
     app = Flask(__name__, static_folder=None)  # no route serves files other than the indexed images
-    app.config.update(MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES, TRUSTED_HOSTS=trusted_hosts)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES)
     app.json.sort_keys = False  # results keep their rank order of fields
     files = IndexedFiles(index)
     decode = app.extensions["scae_hash.decoder"] = QueryDecoder(index.image_shape)
@@ -67,6 +67,15 @@ def create_app(index: str | os.PathLike | ImageIndex, *, trusted_hosts: list[str
     info = {"method": index.hasher.name, "bits": int(index.hasher.n_bits), "images": len(files),
             "rerank": index.has_features, "max_k": MAX_K, "max_rank": MAX_RANK, "max_radius": MAX_RADIUS,
             "max_upload_bytes": MAX_UPLOAD_BYTES, "max_query_pixels": MAX_QUERY_PIXELS}
+
+    if trusted_hosts is not None:
+        trusted = {name.lower() for name in trusted_hosts}
+
+        # Checked here rather than by werkzeug's TRUSTED_HOSTS, whose releases differ on IPv6 names.
+        @app.before_request
+        def only_trusted_hosts():
+            if host_name(request.headers.get("Host", "")) not in trusted:
+                raise BadRequest("this server answers only to its own host names")
 
     @app.errorhandler(HTTPException)
     def error_response(error: HTTPException):
@@ -160,6 +169,15 @@ def int_field(name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise BadRequest(f"{name} must be in {low}..{high}, got {value}")
     return value
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header without its port: '[::1]:5000' -> '[::1]', 'Localhost:80' ->
+    'localhost'; '' when the header is malformed."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[: header.find("]") + 1]
+    return header.partition(":")[0]
 
 
 def is_loopback(host: str) -> bool:
