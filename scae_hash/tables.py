@@ -102,13 +102,13 @@ def ablation_table(frame: pd.DataFrame, dataset: str, protocol: str, bits: int, 
                  & (frame["bits"] == bits)]
     if "stale" not in rows:
         rows = rows.assign(stale=False)
-    reference = rows[rows["variant"] == full].set_index("seed")[["map", "stale"]]
+    reference = rows[rows["variant"] == full].set_index("seed")[["map", "stale"]].add_suffix("_full")
     table = {}
     for variant, group in rows.groupby("variant"):
         stale = int(group["stale"].sum())
         cells = {"seeds": str(len(group)) + (f" ({stale} stale)" if stale else "")}
         cells.update({label: mean_std(group[metric]) for metric, label in metrics.items() if metric in group})
-        pairs = group.set_index("seed")[["map", "stale"]].join(reference, rsuffix="_full", how="inner")
+        pairs = group.set_index("seed")[["map", "stale"]].join(reference, how="inner")
         change = pairs["map"] - pairs["map_full"]
         if variant == full or change.empty:
             cells["Δ mAP (paired seeds)"] = "–"
